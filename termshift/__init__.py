@@ -1,0 +1,1 @@
+"""Termshift's shell: settings, the Temporal connection and the embedded stack."""

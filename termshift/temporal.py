@@ -1,0 +1,87 @@
+"""The Temporal connection: environment configuration, pydantic data converter, search attributes."""
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+CONTRACT_ID = SearchAttributeKey.for_keyword("ContractId")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+LOCATION_ID = SearchAttributeKey.for_keyword("LocationId")
+PLAN_CODE = SearchAttributeKey.for_keyword("PlanCode")
+NEXT_PLAN_CODE = SearchAttributeKey.for_keyword("NextPlanCode")
+CONTRACT_STATUS = SearchAttributeKey.for_keyword("ContractStatus")
+NEXT_INVOICE_AT = SearchAttributeKey.for_datetime("NextInvoiceAt")
+CANCELLATION_AT = SearchAttributeKey.for_datetime("CancellationAt")
+
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+    CONTRACT_ID,
+    CUSTOMER_ID,
+    LOCATION_ID,
+    PLAN_CODE,
+    NEXT_PLAN_CODE,
+    CONTRACT_STATUS,
+    NEXT_INVOICE_AT,
+    CANCELLATION_AT,
+)
+"""Every custom search attribute a Termshift namespace must have registered."""
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    """`--search-attribute NAME=TYPE` arguments for `temporal server start-dev`."""
+    args: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        kind = "Datetime" if key.value_type is datetime else "Keyword"
+        args += ["--search-attribute", f"{key.name}={kind}"]
+    return args
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the search attributes on the client's namespace (the test servers need this)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    kinds = {
+        key.name: (
+            IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
+            if key.value_type is datetime
+            else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        )
+        for key in SEARCH_ATTRIBUTES
+    }
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=client.namespace, search_attributes=kinds)
+    )
+
+
+async def connect(
+    *, address: str | None = None, namespace: str | None = None, profile: str | None = None
+) -> Client:
+    """Connect with Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+    TEMPORAL_API_KEY, TEMPORAL_TLS_*, a temporal.toml profile); explicit arguments win."""
+    config = ClientConfig.load_client_connect_config(profile=profile)
+    config.setdefault("target_host", "localhost:7233")
+    if address is not None:
+        config["target_host"] = address
+    if namespace is not None:
+        config["namespace"] = namespace
+    return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+__all__ = [
+    "SEARCH_ATTRIBUTES",
+    "SearchAttributePair",
+    "SearchAttributeUpdate",
+    "TypedSearchAttributes",
+    "connect",
+    "dev_server_search_attribute_args",
+    "register_search_attributes",
+]
