@@ -14,14 +14,16 @@ def zone(name: str) -> ZoneInfo:
         if not name or name != name.strip() or name.startswith(("/", ".")):
             raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name such as "Europe" is a directory of the tz database, not a zone.
         raise InvalidTimezoneError(
-            f"Unknown timezone {name!r}: use an IANA name such as Europe/Berlin or America/New_York."
+            f"Unknown timezone {name!r}: use an IANA name such as Europe/Berlin or "
+            "America/New_York."
         ) from None
 
 
 def local_midnight(day: date, timezone: str) -> datetime:
-    """The UTC instant at which `day` begins in `timezone` (the first instant of that local date)."""
+    """The UTC instant at which `day` begins in `timezone` (the first instant of that date)."""
     tz = zone(timezone)
     instant = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
     # Where midnight does not exist (a DST jump at 00:00) the day begins at the jump.

@@ -29,7 +29,9 @@ CadenceText = Annotated[str, AfterValidator(_cadence_text)]
 CurrencyCode = Annotated[str, AfterValidator(normalize_currency)]
 TimezoneName = Annotated[str, AfterValidator(_timezone_name)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
 
 
 class _Value(BaseModel):
@@ -98,7 +100,7 @@ class ScheduledChange(_Value):
 
 
 class Cancellation(_Value):
-    """A manual cancellation (R7): the contract ends at 00:00 on `date`, the first day not served."""
+    """A manual cancellation (R7): the contract ends at 00:00 on `date`, the first day unserved."""
 
     date: date
     prorate: bool
@@ -185,7 +187,7 @@ def new_contract(
     location: Location,
     plan: Plan,
     start: date,
-    price: Decimal | None = None,
+    price: Decimal | str | None = None,
     anchor: date | None = None,
     prorate_first_invoice: bool = False,
     replaces: str | None = None,

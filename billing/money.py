@@ -1,4 +1,4 @@
-"""Money: `Decimal` amounts rounded once per line, half-up, to the currency's ISO-4217 minor unit (R4)."""
+"""Money: `Decimal` amounts rounded once per line, half-up, to the currency's minor unit (R4)."""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -21,10 +21,10 @@ _TWO_DECIMAL_CODES = frozenset(
     NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN
     SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR
     ZMW ZWG
-    """.split()
+    """.split()  # noqa: SIM905 -- a table of codes reads better than a list of quoted strings
 )
 
-CURRENCIES: dict[str, int] = {code: 2 for code in _TWO_DECIMAL_CODES} | _MINOR_UNITS_EXCEPTIONS
+CURRENCIES: dict[str, int] = dict.fromkeys(_TWO_DECIMAL_CODES, 2) | _MINOR_UNITS_EXCEPTIONS
 """Every accepted ISO-4217 code with the number of decimals of its minor unit."""
 
 
@@ -44,7 +44,7 @@ def minor_units(currency: str) -> int:
 
 
 def quantum(currency: str) -> Decimal:
-    """The smallest amount of the currency, e.g. Decimal('0.01') for USD and Decimal('1') for JPY."""
+    """The smallest amount of the currency: Decimal('0.01') for USD, Decimal('1') for JPY."""
     return Decimal(1).scaleb(-minor_units(currency))
 
 
@@ -68,12 +68,17 @@ def parse_amount(value: str | int | Decimal, currency: str, *, allow_zero: bool 
         kind = "negative" if amount < 0 else "zero"
         raise BillingError(f"The amount {value} is {kind}: give an amount above zero.")
     decimals = minor_units(currency)
-    if round_money(amount, currency) != amount:
+    try:
+        rounded = round_money(amount, currency)
+    except InvalidOperation:
+        # Quantizing needs more digits than the decimal context has: no price is that large.
+        raise BillingError(f"The amount {value} is too large to be a price or a deposit.") from None
+    if rounded != amount:
         raise BillingError(
             f"The amount {value} has more decimals than {normalize_currency(currency)} allows "
             f"({decimals})."
         )
-    return round_money(amount, currency)
+    return rounded
 
 
 def format_money(amount: Decimal, currency: str) -> str:

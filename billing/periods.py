@@ -1,4 +1,4 @@
-"""Anchored billing periods (R2): every boundary is computed from the anchor, so periods never drift.
+"""Anchored billing periods (R2): every boundary is computed from the anchor, so they never drift.
 
 The n-th boundary of a monthly cadence is the anchor moved n months, its day clamped to the month's
 length (anchor 31 Jan → 28/29 Feb → 31 Mar → 30 Apr); yearly boundaries fall on the anchor date

@@ -1,0 +1,244 @@
+"""A contract's life on its dates (R1, R2, R5–R8): what happens on each date the workflow wakes.
+
+`next_event_date` says when the contract next needs attention; `advance` says what happens then:
+the new contract state and the invoice issued that day (if any). The workflow sleeps until 00:00
+local time on `next_event_date`, calls `advance`, and hands the invoice to an activity.
+"""
+
+import re
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+from billing.contract import (
+    ChangeKind,
+    Contract,
+    ContractStatus,
+    InvoiceDraft,
+    InvoiceLine,
+    LineKind,
+    new_contract,
+)
+from billing.money import format_money
+from billing.periods import period_containing
+from billing.proration import prorate
+
+_TERM_SUFFIX = re.compile(r"^(?P<base>.+)-t(?P<term>\d+)$")
+
+
+class Step(BaseModel):
+    """What happened on one date: the contract after it, and what to write."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    contract: Contract
+    invoice: InvoiceDraft | None = None
+    successor: Contract | None = None
+    """The contract that starts this day on the next plan (automated switch, R5)."""
+    summary: str
+
+
+def successor_id(contract_id: str) -> str:
+    """The id of the next term of a contract: `c1` → `c1-t2` → `c1-t3`."""
+    match = _TERM_SUFFIX.match(contract_id)
+    if match is None:
+        return f"{contract_id}-t2"
+    return f"{match['base']}-t{int(match['term']) + 1}"
+
+
+def next_event_date(contract: Contract) -> date | None:
+    """The next date on which `advance` has something to do; None once the contract has ended."""
+    if contract.status is ContractStatus.CANCELLED:
+        return None
+    due = (
+        contract.start if contract.status is ContractStatus.INACTIVE else contract.next_invoice_date
+    )
+    assert due is not None, "an active contract always has a next invoice date"
+    if contract.cancellation is not None:
+        due = min(due, contract.cancellation.date)
+    return due
+
+
+def _plan_line(contract: Contract, span_start: date, span_end: date) -> InvoiceLine:
+    """The plan charge for the span `[span_start, span_end)` of one anchored period.
+
+    The span is shorter than its period only for a first stub (R8) or a last period cut by a
+    cancellation (R7); each shortening is prorated only where its flag says so, else the full
+    price is charged.
+    """
+    period_start, period_end = period_containing(
+        span_start, anchor=contract.anchor, every=contract.plan.every
+    )
+    cancellation = contract.cancellation
+    if cancellation is not None and cancellation.prorate and span_end < period_end:
+        # The last invoice of a cancellation with proration charges exactly the days served.
+        charged_from, charged_to = span_start, span_end
+    else:
+        charged_from = span_start if contract.prorate_first_invoice else period_start
+        charged_to = period_end
+    full = charged_from == period_start and charged_to == period_end
+    amount = (
+        contract.price
+        if full
+        else prorate(
+            contract.price,
+            period_start=period_start,
+            period_end=period_end,
+            start=charged_from,
+            end=charged_to,
+            currency=contract.currency,
+        )
+    )
+    prorated = "" if full else f", prorated {(charged_to - charged_from).days}/"
+    prorated += "" if full else f"{(period_end - period_start).days} days"
+    return InvoiceLine(
+        kind=LineKind.PLAN,
+        period_start=span_start,
+        period_end=span_end,
+        amount=amount,
+        description=f"{contract.plan.name} {span_start} to {span_end}{prorated}",
+    )
+
+
+def _draft(contract: Contract, day: date, *lines: InvoiceLine, **extra: object) -> InvoiceDraft:
+    return InvoiceDraft.model_validate(
+        {
+            "contract_id": contract.id,
+            "customer_id": contract.customer_id,
+            "currency": contract.currency,
+            "issue_date": day,
+            "lines": lines,
+            "replaces": contract.replaces,
+            **extra,
+        }
+    )
+
+
+def _invoice_period(contract: Contract, day: date, *, first: bool) -> Step:
+    """Bill in advance (R1) the span from `day` to the next boundary or the cancellation date."""
+    _, period_end = period_containing(day, anchor=contract.anchor, every=contract.plan.every)
+    span_end = period_end
+    if contract.cancellation is not None and contract.cancellation.date < period_end:
+        span_end = contract.cancellation.date
+    line = _plan_line(contract, day, span_end)
+    after = contract.model_copy(
+        update={
+            "status": ContractStatus.ACTIVE,
+            "next_invoice_date": period_end,
+            "billed_from": day,
+            "billed_through": span_end,
+        }
+    )
+    draft = _draft(after, day, line, deposit_due=contract.plan.deposit if first else 0)
+    verb = "Started; first invoice" if first else "Invoiced"
+    return Step(
+        day=day,
+        contract=after,
+        invoice=draft,
+        summary=f"{verb} {format_money(line.amount, contract.currency)} for {day} to {span_end}.",
+    )
+
+
+def _end(contract: Contract, day: date, why: str) -> Step:
+    """The contract ends at 00:00 on `day` (R3); credit what was billed beyond it if asked (R7)."""
+    lines: list[InvoiceLine] = []
+    cancellation = contract.cancellation
+    billed_through = contract.billed_through
+    if (
+        cancellation is not None
+        and cancellation.prorate
+        and contract.billed_from is not None
+        and billed_through is not None
+        and day < billed_through
+    ):
+        period_start, period_end = period_containing(
+            contract.billed_from, anchor=contract.anchor, every=contract.plan.every
+        )
+        credit = prorate(
+            contract.price,
+            period_start=period_start,
+            period_end=period_end,
+            start=day,
+            end=billed_through,
+            currency=contract.currency,
+        )
+        lines.append(
+            InvoiceLine(
+                kind=LineKind.PRORATION_CREDIT,
+                period_start=day,
+                period_end=billed_through,
+                amount=-credit,
+                description=f"Credit for {day} to {billed_through}, not served",
+            )
+        )
+    after = contract.model_copy(
+        update={"status": ContractStatus.CANCELLED, "end": day, "scheduled_change": None}
+    )
+    return Step(
+        day=day,
+        contract=after,
+        invoice=_draft(after, day, *lines, settle_deposit=True),
+        summary=f"Cancelled {why}; last day served {day.fromordinal(day.toordinal() - 1)}.",
+    )
+
+
+def _switch(contract: Contract, day: date) -> Step:
+    """Automated change (R5): end today, and a new contract on the next plan starts today."""
+    change = contract.scheduled_change
+    assert change is not None
+    assert change.next_plan is not None
+    successor = new_contract(
+        id=successor_id(contract.id),
+        customer_id=contract.customer_id,
+        location=contract.location,
+        plan=change.next_plan,
+        start=day,
+        replaces=contract.id,
+    )
+    ended = _end(contract, day, f"by the switch to {change.next_plan.code}")
+    after = ended.contract.model_copy(update={"successor_id": successor.id})
+    assert ended.invoice is not None
+    return Step(
+        day=day,
+        contract=after,
+        invoice=ended.invoice.model_copy(update={"successor_id": successor.id}),
+        successor=successor,
+        summary=f"Switched to {change.next_plan.code} as contract {successor.id}.",
+    )
+
+
+def advance(contract: Contract) -> Step:
+    """What happens on `next_event_date(contract)`: start, invoice, switch or end."""
+    day = next_event_date(contract)
+    if day is None:
+        raise ValueError(f"Contract {contract.id} has ended; nothing happens to it any more.")
+    cancellation = contract.cancellation
+    if cancellation is not None and cancellation.date == day:
+        return _end(contract, day, f"on {day} as requested by {cancellation.requested.actor}")
+    if contract.status is ContractStatus.INACTIVE:
+        return _invoice_period(contract, day, first=True)
+    change = contract.scheduled_change
+    if change is not None and change.kind is ChangeKind.NEXT_PLAN:
+        return _switch(contract, day)
+    if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
+        return _end(contract, day, "at its next invoice date")
+    return _invoice_period(contract, day, first=False)
+
+
+def describe_next_event(contract: Contract) -> str:
+    """What happens next, in words, for the UI and the CLI."""
+    day = next_event_date(contract)
+    if day is None:
+        return f"Ended on {contract.end}." if contract.end else "Ended."
+    cancellation = contract.cancellation
+    if cancellation is not None and cancellation.date == day:
+        return f"Ends on {day} (manual cancellation)."
+    if contract.status is ContractStatus.INACTIVE:
+        return f"Starts on {day} with its first invoice."
+    change = contract.scheduled_change
+    if change is not None and change.next_plan is not None:
+        return f"Switches to {change.next_plan.code} on {day}."
+    if change is not None:
+        return f"Ends on {day} (cancel at next invoice date)."
+    return f"Next invoice on {day}."
