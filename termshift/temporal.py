@@ -1,4 +1,4 @@
-"""The Temporal connection: environment configuration, pydantic data converter, search attributes."""
+"""The Temporal connection: environment configuration, pydantic converter, search attributes."""
 
 from datetime import datetime
 from typing import Any

@@ -1,0 +1,52 @@
+"""Writers for reference data — locations, plans, customers — called by the admin CLI.
+
+They are not scheduled by workflows; they live with the other writers so that every write to the
+billing database, and its audit entry (R11), is found in this package. Adding the same value twice
+is a no-op (it returns False); another value under a taken id is refused by the store.
+"""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from billing.contract import Command, Customer, Location, Plan
+from store import repository
+from store.db import Database
+
+
+def _audit(session: Session, requested: Command, command: str, effect: str) -> None:
+    repository.record_audit(
+        session,
+        key=f"cli/{uuid.uuid4()}",
+        at=datetime.now(UTC),
+        actor=requested.actor,
+        reason=requested.reason,
+        command=command,
+        contract_id=None,
+        effect=effect,
+    )
+
+
+def add_location(database: Database, location: Location, requested: Command) -> bool:
+    with database.session() as session:
+        added = repository.add_location(session, location)
+        if added:
+            _audit(session, requested, "locations add", f"Location {location.id} added.")
+        return added
+
+
+def add_plan(database: Database, plan: Plan, requested: Command) -> bool:
+    with database.session() as session:
+        added = repository.add_plan(session, plan)
+        if added:
+            _audit(session, requested, "plans add", f"Plan {plan.code} added at {plan.price}.")
+        return added
+
+
+def add_customer(database: Database, customer: Customer, requested: Command) -> bool:
+    with database.session() as session:
+        added = repository.add_customer(session, customer)
+        if added:
+            _audit(session, requested, "customers add", f"Customer {customer.id} added.")
+        return added

@@ -1,0 +1,243 @@
+"""Contract activities: record contracts, invoices, deposit movements and the audit log.
+
+Every write is keyed by its business key (R12) and done in one transaction, so an activity that
+runs twice — a retry after a crash, a replayed workflow — leaves one effect.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from billing import deposits
+from billing.contract import Command, Contract, InvoiceDraft, InvoiceLine, LineKind, Plan
+from billing.lifecycle import Step
+from store import repository
+from store.db import Database
+from store.errors import Conflict, NotFound
+from store.records import DepositKind, IssuedInvoice
+
+
+class RegisterContract(BaseModel):
+    contract: Contract
+    requested: Command
+    key: str
+    """Idempotency key of the audit entry (the workflow id)."""
+
+
+class RecordStep(BaseModel):
+    step: Step
+    key: str
+    """Idempotency key of the audit entry (workflow id and the step's date)."""
+
+
+class RecordCommand(BaseModel):
+    """An admin command's outcome: the contract after it (None if refused) and the audit entry."""
+
+    contract: Contract | None
+    contract_id: str
+    command: str
+    requested: Command
+    effect: str
+    key: str
+
+
+class ContractActivities:
+    """Activities bound to one billing database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @activity.defn
+    def register_contract(self, request: RegisterContract) -> None:
+        """Insert the contract's row (once) with its audit entry."""
+        contract = request.contract
+        with self._database.session() as session:
+            try:
+                repository.get_customer(session, contract.customer_id)
+                repository.get_plan(session, contract.plan.code)
+                inserted = repository.record_contract(session, contract)
+            except (NotFound, Conflict) as error:
+                raise ApplicationError(
+                    str(error), type=type(error).__name__, non_retryable=True
+                ) from None
+            if inserted and contract.replaces is not None:
+                repository.save_contract(session, contract)
+            repository.record_audit(
+                session,
+                key=request.key,
+                at=_now(),
+                actor=request.requested.actor,
+                reason=request.requested.reason,
+                command="contracts create",
+                contract_id=contract.id,
+                effect=f"Contract {contract.id} created on plan {contract.plan.code}, "
+                f"starting {contract.start}.",
+            )
+
+    @activity.defn
+    def record_step(self, request: RecordStep) -> IssuedInvoice | None:
+        """Write what happened on one date: invoice and deposit movements, contract state, audit."""
+        step = request.step
+        with self._database.session() as session:
+            if step.successor is not None:
+                repository.record_contract(session, step.successor)
+            invoice = None
+            if step.invoice is not None:
+                invoice = _issue_invoice(session, step.invoice)
+            repository.save_contract(session, step.contract)
+            repository.record_audit(
+                session,
+                key=request.key,
+                at=_now(),
+                actor="termshift",
+                reason="scheduled",
+                command=f"contract date {step.day}",
+                contract_id=step.contract.id,
+                effect=step.summary,
+            )
+            return invoice
+
+    @activity.defn
+    def load_plan(self, code: str) -> Plan:
+        """The plan `code`; a plan that does not exist fails without retrying."""
+        with self._database.session() as session:
+            try:
+                return repository.get_plan(session, code)
+            except NotFound as error:
+                raise ApplicationError(
+                    str(error), type="unknown_plan", non_retryable=True
+                ) from None
+
+    @activity.defn
+    def record_command(self, request: RecordCommand) -> None:
+        """Save the contract after an admin command (if it was accepted) and audit it (R11)."""
+        with self._database.session() as session:
+            if request.contract is not None:
+                repository.save_contract(session, request.contract)
+            repository.record_audit(
+                session,
+                key=request.key,
+                at=_now(),
+                actor=request.requested.actor,
+                reason=request.requested.reason,
+                command=request.command,
+                contract_id=request.contract_id,
+                effect=request.effect,
+            )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _issue_invoice(session: Session, draft: InvoiceDraft) -> IssuedInvoice | None:
+    """Apply the deposit rule (R9) in the ledger; write the invoice once per contract and date."""
+    existing = repository.find_invoice(
+        session, contract_id=draft.contract_id, issue_date=draft.issue_date
+    )
+    if existing is not None:
+        return existing
+    lines = list(draft.lines)
+    if draft.deposit_due or draft.replaces is not None:
+        lines += _charge_deposit(session, draft)
+    if draft.settle_deposit:
+        lines += _settle_deposit(session, draft)
+    if not lines:
+        return None
+    return repository.insert_invoice(
+        session,
+        contract_id=draft.contract_id,
+        customer_id=draft.customer_id,
+        currency=draft.currency,
+        issue_date=draft.issue_date,
+        lines=lines,
+    )
+
+
+def _transfer(session: Session, draft: InvoiceDraft, source: str, target: str) -> None:
+    """Pass what `source` holds to `target` (R9); keyed by each contract's transfer, so once."""
+    held = repository.held_by_contract(session, source)
+    if held <= 0:
+        return
+    for contract_id, kind, amount in (
+        (source, "transfer_out", -held),
+        (target, "transfer_in", held),
+    ):
+        repository.record_deposit_movement(
+            session,
+            customer_id=draft.customer_id,
+            contract_id=contract_id,
+            kind=kind,
+            amount=amount,
+            on_date=draft.issue_date,
+        )
+
+
+def _charge_deposit(session: Session, draft: InvoiceDraft) -> list[InvoiceLine]:
+    """First invoice: take over the replaced contract's deposit and charge only the top-up."""
+    repository.lock_customer(session, draft.customer_id)
+    if draft.replaces is not None:
+        _transfer(session, draft, draft.replaces, draft.contract_id)
+    inherited = repository.held_by_contract(session, draft.contract_id)
+    outcome = deposits.first_invoice_deposit(required=draft.deposit_due, inherited=inherited)
+    if outcome.charge <= 0:
+        return []
+    repository.record_deposit_movement(
+        session,
+        customer_id=draft.customer_id,
+        contract_id=draft.contract_id,
+        kind=DepositKind.CHARGE,
+        amount=outcome.charge,
+        on_date=draft.issue_date,
+    )
+    note = f" (top-up over {inherited} held)" if inherited > 0 else ""
+    return [
+        InvoiceLine(
+            kind=LineKind.DEPOSIT,
+            period_start=draft.issue_date,
+            period_end=draft.issue_date,
+            amount=outcome.charge,
+            description=f"Refundable deposit{note}",
+        )
+    ]
+
+
+def _settle_deposit(session: Session, draft: InvoiceDraft) -> list[InvoiceLine]:
+    """The contract ends: pass its deposit on, hold it, or refund everything held (R9)."""
+    repository.lock_customer(session, draft.customer_id)
+    successor = draft.successor_id or repository.successor_of(session, draft.contract_id)
+    outcome = deposits.on_contract_end(
+        held_by_contract=repository.held_by_contract(session, draft.contract_id),
+        held_by_customer=repository.held_by_customer(session, draft.customer_id),
+        replaced=successor is not None,
+        other_live_contract=repository.has_other_live_contract(
+            session, draft.customer_id, excluding=draft.contract_id, on=draft.issue_date
+        ),
+    )
+    if successor is not None:
+        _transfer(session, draft, draft.contract_id, successor)
+        return []
+    refund: Decimal = outcome.refund
+    if refund <= 0:
+        return []
+    repository.record_deposit_movement(
+        session,
+        customer_id=draft.customer_id,
+        contract_id=draft.contract_id,
+        kind=DepositKind.REFUND,
+        amount=-refund,
+        on_date=draft.issue_date,
+    )
+    return [
+        InvoiceLine(
+            kind=LineKind.DEPOSIT_REFUND,
+            period_start=draft.issue_date,
+            period_end=draft.issue_date,
+            amount=-refund,
+            description="Deposit refunded: no other current or future contract",
+        )
+    ]

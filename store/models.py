@@ -1,0 +1,190 @@
+"""Tables of the billing database, as SQLAlchemy typed declarative models.
+
+Every effect has a business key enforced by a unique constraint (R12), so a retried activity can
+never duplicate it: a contract per id, an invoice per (contract, issue date), an invoice line per
+(contract, period start, kind), a deposit movement per (contract, kind), an audit entry per key.
+"""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from billing.contract import ContractStatus, LineKind
+from store.records import DepositKind
+from store.types import Money, UtcDateTime
+
+ID_LENGTH = 64
+"""Ids and codes are given by users (see `billing.contract.Identifier`)."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, the same on every backend, so migrations can refer to them."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: type[ContractStatus | LineKind | DepositKind]) -> str:
+    return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
+
+
+def _id(*, primary_key: bool = False) -> Mapped[str]:
+    return mapped_column(String(ID_LENGTH), primary_key=primary_key)
+
+
+def _reference(target: str, *, index: bool = True) -> Mapped[str]:
+    return mapped_column(String(ID_LENGTH), ForeignKey(target), index=index)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LocationRow(Base):
+    __tablename__ = "locations"
+
+    id: Mapped[str] = _id(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class PlanRow(Base):
+    __tablename__ = "plans"
+
+    code: Mapped[str] = _id(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location_id: Mapped[str] = _reference("locations.id")
+    price: Mapped[Decimal] = mapped_column(Money())
+    every: Mapped[str] = mapped_column(String(32))
+    deposit: Mapped[Decimal] = mapped_column(Money())
+    prorate_first_invoice: Mapped[bool] = mapped_column(Boolean())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = _id(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    location_id: Mapped[str] = _reference("locations.id")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class ContractRow(Base):
+    """A contract: state columns for queries, and `snapshot`, the whole `Contract` value as JSON."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (CheckConstraint(_one_of("status", ContractStatus), name="status"),)
+
+    id: Mapped[str] = _id(primary_key=True)
+    customer_id: Mapped[str] = _reference("customers.id")
+    location_id: Mapped[str] = _reference("locations.id")
+    plan_code: Mapped[str] = _reference("plans.code")
+    price: Mapped[Decimal] = mapped_column(Money())
+    start: Mapped[date] = mapped_column(Date())
+    anchor: Mapped[date] = mapped_column(Date())
+    prorate_first_invoice: Mapped[bool] = mapped_column(Boolean())
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    next_invoice_date: Mapped[date | None] = mapped_column(Date())
+    billed_from: Mapped[date | None] = mapped_column(Date())
+    billed_through: Mapped[date | None] = mapped_column(Date())
+    cancellation_date: Mapped[date | None] = mapped_column(Date())
+    cancellation_prorate: Mapped[bool | None] = mapped_column(Boolean())
+    next_plan_code: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    cancel_at_next_invoice: Mapped[bool] = mapped_column(Boolean(), default=False)
+    end_date: Mapped[date | None] = mapped_column(Date())
+    replaces_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("contracts.id"), unique=True
+    )
+    """Replaced at most once (by a switch or a new term); the unique constraint indexes it."""
+    successor_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    snapshot: Mapped[str] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("contract_id", "issue_date"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    """Derived from `id`, so set right after the insert in the same transaction; never null once
+    committed."""
+    contract_id: Mapped[str] = _reference("contracts.id", index=False)
+    customer_id: Mapped[str] = _reference("customers.id")
+    issue_date: Mapped[date] = mapped_column(Date())
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class InvoiceLineRow(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "period_start", "kind"),
+        CheckConstraint(_one_of("kind", LineKind), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(Integer(), ForeignKey("invoices.id"), index=True)
+    contract_id: Mapped[str] = _reference("contracts.id", index=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[date] = mapped_column(Date())
+    period_end: Mapped[date] = mapped_column(Date())
+    amount: Mapped[Decimal] = mapped_column(Money())
+    description: Mapped[str] = mapped_column(Text())
+
+
+class DepositMovementRow(Base):
+    """One change of what a customer holds; `amount` is signed: positive means held more."""
+
+    __tablename__ = "deposit_movements"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "kind"),
+        CheckConstraint(_one_of("kind", DepositKind), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = _reference("customers.id")
+    contract_id: Mapped[str] = _reference("contracts.id", index=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    on_date: Mapped[date] = mapped_column(Date())
+    invoice_id: Mapped[int | None] = mapped_column(Integer(), ForeignKey("invoices.id"), index=True)
+
+
+class AuditRow(Base):
+    """What an admin command did, who asked and why (R11); `key` makes recording it idempotent."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text())
+    command: Mapped[str] = mapped_column(String(64))
+    contract_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    effect: Mapped[str] = mapped_column(Text())

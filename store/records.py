@@ -1,0 +1,69 @@
+"""What the repository returns besides billing values: small immutable records, never ORM rows."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from billing.contract import Contract, InvoiceLine
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DepositKind(StrEnum):
+    """Movements of the deposit ledger (R9), each at most once per contract."""
+
+    CHARGE = "charge"
+    """Charged on the contract's first invoice (the top-up); positive."""
+    TRANSFER_IN = "transfer_in"
+    """Inherited from the contract it replaces; positive."""
+    TRANSFER_OUT = "transfer_out"
+    """Passed to the contract that replaces it; negative."""
+    REFUND = "refund"
+    """Credited back to the customer; negative."""
+
+    @property
+    def sign(self) -> int:
+        """+1 when the movement adds to what is held, -1 when it takes from it."""
+        return 1 if self in (DepositKind.CHARGE, DepositKind.TRANSFER_IN) else -1
+
+
+class ContractRecord(_Record):
+    contract: Contract
+    created_at: datetime
+    updated_at: datetime
+
+
+class IssuedInvoice(_Record):
+    id: int
+    """The row id; `record_deposit_movement(invoice_id=...)` refers to it."""
+    number: str
+    contract_id: str
+    customer_id: str
+    issue_date: date
+    currency: str
+    total: Decimal
+    lines: tuple[InvoiceLine, ...]
+
+
+class DepositMovement(_Record):
+    customer_id: str
+    contract_id: str
+    kind: DepositKind
+    amount: Decimal
+    """Signed: positive means the customer holds more."""
+    on_date: date
+    invoice_number: str | None
+
+
+class AuditEntry(_Record):
+    key: str
+    at: datetime
+    actor: str
+    reason: str
+    command: str
+    contract_id: str | None
+    effect: str

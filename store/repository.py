@@ -1,0 +1,612 @@
+"""Reads and idempotent writes of the billing database.
+
+Every function takes an open `Session` (see `store.db.Database.session`) and returns billing values
+or `store.records` records, never ORM rows. Each write is keyed by its business key (R12): repeating
+it — an activity retried after a crash, or two workers racing — leaves one row, and the function
+says whether this call inserted it. Two transactions inserting the same key concurrently do not
+fail: `INSERT ... ON CONFLICT DO NOTHING` makes the second wait for the first and then do nothing.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Select, and_, literal_column, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billing.contract import (
+    ChangeKind,
+    Contract,
+    ContractStatus,
+    Customer,
+    InvoiceLine,
+    LineKind,
+    Location,
+    Plan,
+)
+from billing.money import quantum
+from store.errors import AlreadyExists, Conflict, NotFound
+from store.models import (
+    AuditRow,
+    Base,
+    ContractRow,
+    CustomerRow,
+    DepositMovementRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    LocationRow,
+    PlanRow,
+)
+from store.records import AuditEntry, ContractRecord, DepositKind, DepositMovement, IssuedInvoice
+
+# --- Locations, plans, customers -------------------------------------------------------------
+
+
+def add_location(session: Session, location: Location) -> bool:
+    """Add a location; False if the very same one is already there."""
+    inserted = _insert_new(session, LocationRow, location.model_dump(), key=["id"])
+    if not inserted and get_location(session, location.id) != location:
+        raise AlreadyExists(
+            f"Location {location.id!r} already exists with other details: choose another id."
+        )
+    return inserted
+
+
+def get_location(session: Session, location_id: str) -> Location:
+    row = session.get(LocationRow, location_id)
+    if row is None:
+        raise NotFound(f"No location {location_id!r}: check the id, or add the location first.")
+    return _location(row)
+
+
+def list_locations(session: Session) -> list[Location]:
+    return [_location(row) for row in session.scalars(select(LocationRow).order_by(LocationRow.id))]
+
+
+def add_plan(session: Session, plan: Plan) -> bool:
+    """Add a plan to its location (whose currency it is priced in); False if already there."""
+    get_location(session, plan.location_id)
+    inserted = _insert_new(session, PlanRow, plan.model_dump(), key=["code"])
+    if not inserted and get_plan(session, plan.code) != plan:
+        raise AlreadyExists(
+            f"Plan {plan.code!r} already exists with other details: choose another code."
+        )
+    return inserted
+
+
+def get_plan(session: Session, code: str) -> Plan:
+    found = session.execute(_plans().where(PlanRow.code == code)).one_or_none()
+    if found is None:
+        raise NotFound(f"No plan {code!r}: check the code, or add the plan first.")
+    return _plan(*found)
+
+
+def list_plans(session: Session, location_id: str | None = None) -> list[Plan]:
+    query = _plans().order_by(PlanRow.location_id, PlanRow.code)
+    if location_id is not None:
+        query = query.where(PlanRow.location_id == location_id)
+    return [_plan(row, currency) for row, currency in session.execute(query)]
+
+
+def add_customer(session: Session, customer: Customer) -> bool:
+    """Add a customer of an existing location; False if the very same one is already there."""
+    get_location(session, customer.location_id)
+    inserted = _insert_new(session, CustomerRow, customer.model_dump(), key=["id"])
+    if not inserted and get_customer(session, customer.id) != customer:
+        raise AlreadyExists(
+            f"Customer {customer.id!r} already exists with other details: choose another id."
+        )
+    return inserted
+
+
+def get_customer(session: Session, customer_id: str) -> Customer:
+    row = session.get(CustomerRow, customer_id)
+    if row is None:
+        raise NotFound(f"No customer {customer_id!r}: check the id, or add the customer first.")
+    return _customer(row)
+
+
+def list_customers(session: Session, location_id: str | None = None) -> list[Customer]:
+    query = select(CustomerRow).order_by(CustomerRow.id)
+    if location_id is not None:
+        query = query.where(CustomerRow.location_id == location_id)
+    return [_customer(row) for row in session.scalars(query)]
+
+
+# --- Contracts -------------------------------------------------------------------------------
+
+
+def record_contract(session: Session, contract: Contract) -> bool:
+    """Insert a new contract; False if it is already recorded with the same customer, plan,
+    start and price. Raise `Conflict` if the id is taken by another contract, or if the contract
+    it replaces is already replaced (a contract is replaced at most once)."""
+    get_customer(session, contract.customer_id)
+    get_plan(session, contract.plan.code)
+    if contract.replaces is not None:
+        get_contract(session, contract.replaces)
+    values = {
+        "id": contract.id,
+        "customer_id": contract.customer_id,
+        "location_id": contract.location.id,
+        "start": contract.start,
+        "anchor": contract.anchor,
+        "prorate_first_invoice": contract.prorate_first_invoice,
+        "replaces_id": contract.replaces,
+        **_state_columns(contract),
+    }
+    if _insert_new(session, ContractRow, values, key=None):
+        return True
+    row = session.get(ContractRow, contract.id)
+    if row is None:
+        successor = successor_of(session, cast(str, contract.replaces))
+        raise Conflict(
+            f"Contract {contract.replaces!r} is already replaced by {successor!r}; a contract is "
+            f"replaced at most once: cancel {successor!r} first, or leave {contract.id!r} "
+            "unlinked."
+        )
+    recorded = Contract.model_validate_json(row.snapshot)
+    if _identity(recorded) != _identity(contract):
+        raise Conflict(
+            f"Contract {contract.id!r} already exists (customer {recorded.customer_id!r}, plan "
+            f"{recorded.plan.code!r}, from {recorded.start}, at {recorded.price}): "
+            "choose another id."
+        )
+    return False
+
+
+def save_contract(session: Session, contract: Contract) -> None:
+    """Store a recorded contract's new state; saving the same state again changes nothing."""
+    row = session.get(ContractRow, contract.id)
+    if row is None:
+        raise NotFound(f"No contract {contract.id!r}: record it before saving its state.")
+    columns = _state_columns(contract)
+    if row.snapshot == columns["snapshot"]:
+        return
+    for name, value in columns.items():
+        setattr(row, name, value)
+    row.updated_at = datetime.now(UTC)
+    session.flush()
+
+
+def get_contract(session: Session, contract_id: str) -> ContractRecord:
+    row = session.get(ContractRow, contract_id)
+    if row is None:
+        raise NotFound(f"No contract {contract_id!r}: check the id.")
+    return _contract_record(row)
+
+
+def list_contracts(
+    session: Session,
+    *,
+    customer_id: str | None = None,
+    location_id: str | None = None,
+    status: ContractStatus | None = None,
+) -> list[ContractRecord]:
+    """Contracts matching every filter given, oldest first."""
+    query = select(ContractRow).order_by(ContractRow.created_at, ContractRow.id)
+    if customer_id is not None:
+        query = query.where(ContractRow.customer_id == customer_id)
+    if location_id is not None:
+        query = query.where(ContractRow.location_id == location_id)
+    if status is not None:
+        query = query.where(ContractRow.status == ContractStatus(status).value)
+    return [_contract_record(row) for row in session.scalars(query)]
+
+
+def contract_ids(session: Session) -> set[str]:
+    return set(session.scalars(select(ContractRow.id)))
+
+
+def successor_of(session: Session, contract_id: str) -> str | None:
+    """The id of the contract that replaces this one (automated switch or new term), if any."""
+    return session.scalar(select(ContractRow.id).where(ContractRow.replaces_id == contract_id))
+
+
+def has_other_live_contract(
+    session: Session, customer_id: str, *, excluding: str, on: date
+) -> bool:
+    """Whether the customer has another contract that is current or future on `on` (R9): one not
+    cancelled nor cancelling by `on`, or one whose end is after `on`. While it has, a deposit
+    stays held."""
+    query = select(ContractRow.id).where(
+        ContractRow.customer_id == customer_id,
+        ContractRow.id != excluding,
+        or_(
+            and_(
+                ContractRow.status != ContractStatus.CANCELLED.value,
+                or_(ContractRow.cancellation_date.is_(None), ContractRow.cancellation_date > on),
+            ),
+            ContractRow.end_date > on,
+        ),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def lock_customer(session: Session, customer_id: str) -> None:
+    """Serialize deposit decisions of one customer (R9) until the transaction ends.
+
+    PostgreSQL locks the customer's row; SQLite transactions already begin IMMEDIATE.
+    """
+    session.execute(select(CustomerRow.id).where(CustomerRow.id == customer_id).with_for_update())
+
+
+# --- Invoices --------------------------------------------------------------------------------
+
+
+def insert_invoice(
+    session: Session,
+    *,
+    contract_id: str,
+    customer_id: str,
+    currency: str,
+    issue_date: date,
+    lines: Sequence[InvoiceLine],
+) -> IssuedInvoice:
+    """Issue the contract's invoice of `issue_date`, totalling its lines.
+
+    Idempotent by (contract, issue date): if that invoice exists it is returned unchanged. A line
+    whose business key (contract, period start, kind) is already billed on another invoice is a
+    `Conflict`: the same effect is never billed twice (R12).
+    """
+    issued = find_invoice(session, contract_id=contract_id, issue_date=issue_date)
+    if issued is not None:
+        return issued
+    if not lines:
+        raise ValueError(f"The invoice of contract {contract_id!r} on {issue_date} has no lines.")
+    _refuse_billed_lines(session, contract_id, lines)
+    total = sum((line.amount for line in lines), Decimal(0))
+    statement = (
+        _insert(session, InvoiceRow)
+        .values(
+            contract_id=contract_id,
+            customer_id=customer_id,
+            issue_date=issue_date,
+            currency=currency,
+            total=total,
+        )
+        .on_conflict_do_nothing(index_elements=["contract_id", "issue_date"])
+        .returning(InvoiceRow.id)
+    )
+    invoice_id = session.execute(statement).scalar_one_or_none()
+    if invoice_id is None:  # a concurrent call issued it first
+        return cast(
+            IssuedInvoice, find_invoice(session, contract_id=contract_id, issue_date=issue_date)
+        )
+    number = f"INV-{issue_date:%Y%m}-{invoice_id:06d}"
+    session.execute(update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(number=number))
+    session.add_all(
+        InvoiceLineRow(
+            invoice_id=invoice_id,
+            contract_id=contract_id,
+            kind=line.kind.value,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            amount=line.amount,
+            description=line.description,
+        )
+        for line in lines
+    )
+    session.flush()
+    return _issued(session, [session.get_one(InvoiceRow, invoice_id)])[0]
+
+
+def get_invoice(session: Session, number: str) -> IssuedInvoice:
+    row = session.scalar(select(InvoiceRow).where(InvoiceRow.number == number))
+    if row is None:
+        raise NotFound(f"No invoice {number!r}: check the number.")
+    return _issued(session, [row])[0]
+
+
+def list_invoices(
+    session: Session, *, contract_id: str | None = None, customer_id: str | None = None
+) -> list[IssuedInvoice]:
+    """Invoices matching every filter given, by issue date then in the order issued."""
+    query = select(InvoiceRow).order_by(InvoiceRow.issue_date, InvoiceRow.id)
+    if contract_id is not None:
+        query = query.where(InvoiceRow.contract_id == contract_id)
+    if customer_id is not None:
+        query = query.where(InvoiceRow.customer_id == customer_id)
+    return _issued(session, list(session.scalars(query)))
+
+
+# --- Deposit ledger (R9) ---------------------------------------------------------------------
+
+
+def record_deposit_movement(
+    session: Session,
+    *,
+    customer_id: str,
+    contract_id: str,
+    kind: DepositKind,
+    amount: Decimal,
+    on_date: date,
+    invoice_id: int | None = None,
+) -> bool:
+    """Record a movement of the contract's deposit, at most one of each kind per contract; False
+    if it is already recorded. `amount` is signed: charges and transfers in are positive (or
+    zero), transfers out and refunds negative (or zero)."""
+    kind = DepositKind(kind)
+    if amount * kind.sign < 0:
+        raise ValueError(
+            f"A deposit {kind.value} of contract {contract_id!r} cannot be {amount}: "
+            f"it is {'positive' if kind.sign > 0 else 'negative'} or zero."
+        )
+    values = {
+        "customer_id": customer_id,
+        "contract_id": contract_id,
+        "kind": kind.value,
+        "amount": amount,
+        "on_date": on_date,
+        "invoice_id": invoice_id,
+    }
+    return _insert_new(session, DepositMovementRow, values, key=["contract_id", "kind"])
+
+
+def held_by_contract(session: Session, contract_id: str) -> Decimal:
+    """What the contract holds as deposit: the sum of its movements."""
+    currency = session.scalar(
+        select(LocationRow.currency)
+        .join(ContractRow, ContractRow.location_id == LocationRow.id)
+        .where(ContractRow.id == contract_id)
+    )
+    if currency is None:
+        raise NotFound(f"No contract {contract_id!r}: check the id.")
+    amounts = session.scalars(
+        select(DepositMovementRow.amount).where(DepositMovementRow.contract_id == contract_id)
+    )
+    return _in_minor_units(sum(amounts, Decimal(0)), currency)
+
+
+def held_by_customer(session: Session, customer_id: str) -> Decimal:
+    """What the customer holds as deposits, over all its contracts."""
+    currency = _customer_currency(session, customer_id)
+    amounts = session.scalars(
+        select(DepositMovementRow.amount).where(DepositMovementRow.customer_id == customer_id)
+    )
+    return _in_minor_units(sum(amounts, Decimal(0)), currency)
+
+
+def deposit_movements(session: Session, customer_id: str) -> list[DepositMovement]:
+    """The customer's deposit movements, by date then in the order recorded."""
+    currency = _customer_currency(session, customer_id)
+    query = (
+        select(DepositMovementRow, InvoiceRow.number)
+        .outerjoin(InvoiceRow, DepositMovementRow.invoice_id == InvoiceRow.id)
+        .where(DepositMovementRow.customer_id == customer_id)
+        .order_by(DepositMovementRow.on_date, DepositMovementRow.id)
+    )
+    return [
+        DepositMovement(
+            customer_id=row.customer_id,
+            contract_id=row.contract_id,
+            kind=DepositKind(row.kind),
+            amount=_in_minor_units(row.amount, currency),
+            on_date=row.on_date,
+            invoice_number=number,
+        )
+        for row, number in session.execute(query)
+    ]
+
+
+# --- Audit log (R11) -------------------------------------------------------------------------
+
+
+def record_audit(
+    session: Session,
+    *,
+    key: str,
+    at: datetime,
+    actor: str,
+    reason: str,
+    command: str,
+    contract_id: str | None,
+    effect: str,
+) -> bool:
+    """Record what an admin command did, who asked and why; False if `key` is already recorded."""
+    values = {
+        "key": key,
+        "at": at,
+        "actor": actor,
+        "reason": reason,
+        "command": command,
+        "contract_id": contract_id,
+        "effect": effect,
+    }
+    return _insert_new(session, AuditRow, values, key=["key"])
+
+
+def audit_entries(session: Session, contract_id: str | None = None) -> list[AuditEntry]:
+    """Audit entries, of one contract or all, oldest first."""
+    query = select(AuditRow).order_by(AuditRow.at, AuditRow.id)
+    if contract_id is not None:
+        query = query.where(AuditRow.contract_id == contract_id)
+    return [
+        AuditEntry(
+            key=row.key,
+            at=row.at,
+            actor=row.actor,
+            reason=row.reason,
+            command=row.command,
+            contract_id=row.contract_id,
+            effect=row.effect,
+        )
+        for row in session.scalars(query)
+    ]
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def _insert(session: Session, row_class: type[Base]) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_nothing`."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(row_class)
+
+
+def _insert_new(
+    session: Session,
+    row_class: type[Base],
+    values: Mapping[str, Any],
+    *,
+    key: list[str] | None,
+) -> bool:
+    """Insert unless a row with the same `key` (with None: any unique key) exists; True if it
+    inserted."""
+    statement = (
+        _insert(session, row_class)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(literal_column("1"))
+    )
+    return session.execute(statement).first() is not None
+
+
+def _in_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """The amount written with the currency's decimals, whatever scale the backend returned
+    (PostgreSQL's NUMERIC(20, 4) returns four), unless that would round it."""
+    scaled = amount.quantize(quantum(currency))
+    return scaled if scaled == amount else amount
+
+
+def _location(row: LocationRow) -> Location:
+    return Location(id=row.id, name=row.name, timezone=row.timezone, currency=row.currency)
+
+
+def _plans() -> Select[PlanRow, str]:
+    return select(PlanRow, LocationRow.currency).join(
+        LocationRow, PlanRow.location_id == LocationRow.id
+    )
+
+
+def _plan(row: PlanRow, currency: str) -> Plan:
+    return Plan(
+        code=row.code,
+        name=row.name,
+        location_id=row.location_id,
+        price=_in_minor_units(row.price, currency),
+        every=row.every,
+        deposit=_in_minor_units(row.deposit, currency),
+        prorate_first_invoice=row.prorate_first_invoice,
+    )
+
+
+def _customer(row: CustomerRow) -> Customer:
+    return Customer(id=row.id, name=row.name, email=row.email, location_id=row.location_id)
+
+
+def _customer_currency(session: Session, customer_id: str) -> str:
+    currency = session.scalar(
+        select(LocationRow.currency)
+        .join(CustomerRow, CustomerRow.location_id == LocationRow.id)
+        .where(CustomerRow.id == customer_id)
+    )
+    if currency is None:
+        raise NotFound(f"No customer {customer_id!r}: check the id.")
+    return currency
+
+
+def _identity(contract: Contract) -> tuple[str, str, date, Decimal]:
+    """What makes a repeated `record_contract` the same contract rather than a clash."""
+    return contract.customer_id, contract.plan.code, contract.start, contract.price
+
+
+def _state_columns(contract: Contract) -> dict[str, Any]:
+    """The columns that follow the contract's state, and the snapshot of the whole value."""
+    cancellation = contract.cancellation
+    change = contract.scheduled_change
+    return {
+        "plan_code": contract.plan.code,
+        "price": contract.price,
+        "status": contract.status.value,
+        "next_invoice_date": contract.next_invoice_date,
+        "billed_from": contract.billed_from,
+        "billed_through": contract.billed_through,
+        "cancellation_date": None if cancellation is None else cancellation.date,
+        "cancellation_prorate": None if cancellation is None else cancellation.prorate,
+        "next_plan_code": None
+        if change is None or change.next_plan is None
+        else change.next_plan.code,
+        "cancel_at_next_invoice": change is not None
+        and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE,
+        "end_date": contract.end,
+        "successor_id": contract.successor_id,
+        "snapshot": contract.model_dump_json(),
+    }
+
+
+def _contract_record(row: ContractRow) -> ContractRecord:
+    return ContractRecord(
+        contract=Contract.model_validate_json(row.snapshot),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[InvoiceLine]) -> None:
+    keys = {(line.period_start, line.kind) for line in lines}
+    if len(keys) < len(lines):
+        raise ValueError(
+            f"The invoice of contract {contract_id!r} has two lines of the same kind starting on "
+            "the same day: merge them."
+        )
+    billed = session.execute(
+        select(InvoiceLineRow.period_start, InvoiceLineRow.kind, InvoiceRow.number)
+        .join(InvoiceRow, InvoiceLineRow.invoice_id == InvoiceRow.id)
+        .where(
+            InvoiceLineRow.contract_id == contract_id,
+            InvoiceLineRow.period_start.in_({start for start, _ in keys}),
+        )
+    )
+    for start, kind, number in billed:
+        if (start, LineKind(kind)) in keys:
+            raise Conflict(
+                f"Contract {contract_id!r} already has a {kind} line from {start} on invoice "
+                f"{number}; an effect is billed once: leave that line out."
+            )
+
+
+def find_invoice(session: Session, *, contract_id: str, issue_date: date) -> IssuedInvoice | None:
+    """The contract's invoice of `issue_date`, if it was issued."""
+    row = session.scalar(
+        select(InvoiceRow).where(
+            InvoiceRow.contract_id == contract_id, InvoiceRow.issue_date == issue_date
+        )
+    )
+    return None if row is None else _issued(session, [row])[0]
+
+
+def _issued(session: Session, rows: Iterable[InvoiceRow]) -> list[IssuedInvoice]:
+    """The invoices with their lines, in the order given, loading all lines in one query."""
+    rows = list(rows)
+    lines: dict[int, list[InvoiceLine]] = {row.id: [] for row in rows}
+    currencies = {row.id: row.currency for row in rows}
+    query = (
+        select(InvoiceLineRow)
+        .where(InvoiceLineRow.invoice_id.in_(lines))
+        .order_by(InvoiceLineRow.id)
+    )
+    for line in session.scalars(query):
+        lines[line.invoice_id].append(
+            InvoiceLine(
+                kind=LineKind(line.kind),
+                period_start=line.period_start,
+                period_end=line.period_end,
+                amount=_in_minor_units(line.amount, currencies[line.invoice_id]),
+                description=line.description,
+            )
+        )
+    return [
+        IssuedInvoice(
+            id=row.id,
+            number=cast(str, row.number),
+            contract_id=row.contract_id,
+            customer_id=row.customer_id,
+            issue_date=row.issue_date,
+            currency=row.currency,
+            total=_in_minor_units(row.total, row.currency),
+            lines=tuple(lines[row.id]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,19 @@
+"""The `starter.py` command tree."""
+
+import typer
+
+from termshift.cli.catalog import customers, locations, plans
+from termshift.cli.contracts import contracts
+from termshift.cli.invoices import invoices
+
+app = typer.Typer(
+    name="starter.py",
+    help="Termshift admin: locations, plans, customers, contracts and invoices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(locations, name="locations")
+app.add_typer(plans, name="plans")
+app.add_typer(customers, name="customers")
+app.add_typer(contracts, name="contracts")
+app.add_typer(invoices, name="invoices")

@@ -1,0 +1,303 @@
+"""`contracts`: create a contract and its workflow together, inspect and steer it."""
+
+import secrets
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.table import Table
+from sqlalchemy.orm import Session
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from billing.contract import Command, Contract, ContractStatus, new_contract
+from billing.money import format_money
+from store import repository
+from store.errors import NotFound
+from store.records import ContractRecord
+from termshift.cli._common import (
+    ActorOption,
+    Failed,
+    JsonOption,
+    ReasonOption,
+    Refused,
+    client,
+    console,
+    database,
+    emit_json,
+    handled,
+    requested,
+    run,
+)
+from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
+from termshift.settings import Settings
+from workflows import ContractWorkflow, workflow_id
+from workflows.messages import ContractView
+
+contracts = typer.Typer(help="Contracts: each one a durable workflow.", no_args_is_help=True)
+
+REGISTRATION_TIMEOUT = 30.0
+
+
+class ContractShown(BaseModel):
+    """`contracts show`: the stored contract joined with its workflow's live state."""
+
+    contract: Contract
+    workflow_id: str
+    workflow_status: str
+    next_event_date: date | None
+    next_event: str
+    replaces: str | None
+    replaced_by: str | None
+    lineage: list[str]
+    refused: list[dict[str, Any]]
+
+
+def _parse_date(text: str | None, what: str) -> date | None:
+    return None if text is None else _required_date(text, what)
+
+
+def _required_date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{what} {text!r} is not a date: write it as YYYY-MM-DD.") from None
+
+
+@contracts.command("create")
+def create(
+    customer: Annotated[str, typer.Option(help="Customer id.")],
+    plan: Annotated[str, typer.Option(help="Plan code (of the customer's location).")],
+    start: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD.")],
+    id: Annotated[
+        str | None, typer.Option("--id", help="Contract id (default: generated).")
+    ] = None,
+    price: Annotated[
+        str | None, typer.Option(help="Custom price (default: the plan's price).")
+    ] = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(help="Billing anchor, YYYY-MM-DD: periods align to its day (default: start)."),
+    ] = None,
+    prorate_first_invoice: Annotated[
+        bool,
+        typer.Option(
+            "--prorate-first-invoice/--full-first-invoice",
+            help="Prorate the first stub period (R8); the plan must allow it.",
+        ),
+    ] = False,
+    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
+    actor: ActorOption = None,
+    reason: ReasonOption = "",
+    json: JsonOption = False,
+) -> None:
+    """Create a contract: its row and its workflow come into being together."""
+    command = requested(actor, reason)
+
+    async def go() -> ContractView:
+        db = database()
+        with db.session() as session:
+            buyer = repository.get_customer(session, customer)
+            tariff = repository.get_plan(session, plan)
+            site = repository.get_location(session, buyer.location_id)
+            contract_id = id or f"c-{secrets.token_hex(4)}"
+            if tariff.location_id != site.id:
+                raise Refused(
+                    f"Plan {tariff.code} belongs to location {tariff.location_id}, but customer "
+                    f"{buyer.id} is at {site.id}: choose a plan of {site.id}."
+                )
+            if prorate_first_invoice and not tariff.prorate_first_invoice:
+                raise Refused(
+                    f"Plan {tariff.code} does not allow a prorated first invoice: "
+                    "leave out --prorate-first-invoice."
+                )
+            contract = new_contract(
+                id=contract_id,
+                customer_id=buyer.id,
+                location=site,
+                plan=tariff,
+                start=_required_date(start, "Start date"),
+                price=price,
+                anchor=_parse_date(anchor, "Anchor"),
+                prorate_first_invoice=prorate_first_invoice,
+            )
+            existing = _find(session, contract_id)
+            if existing is not None:
+                _same_or_refuse(existing.contract, contract)
+        return await _start(await client(address), contract, command)
+
+    view = run(go)
+    if json:
+        emit_json(view)
+    else:
+        c = view.contract
+        console.print(
+            f"Created contract [bold]{c.id}[/] for {c.customer_id} on {c.plan.code} at "
+            f"{format_money(c.price, c.currency)}; workflow {workflow_id(c.id)} is running.\n"
+            f"{view.next_event}"
+        )
+
+
+def _find(session: Session, contract_id: str) -> ContractRecord | None:
+    try:
+        return repository.get_contract(session, contract_id)
+    except NotFound:
+        return None
+
+
+def _same_or_refuse(stored: Contract, wanted: Contract) -> None:
+    """Creating again with the same terms repairs a half-done create; other terms are refused."""
+    fields = ("customer_id", "start", "anchor", "price", "prorate_first_invoice")
+    if stored.plan.code != wanted.plan.code or any(
+        getattr(stored, name) != getattr(wanted, name) for name in fields
+    ):
+        raise Refused(
+            f"Contract {stored.id} exists with other terms: choose another --id, "
+            f"or `contracts show {stored.id}`."
+        )
+    if stored.status is ContractStatus.CANCELLED:
+        raise Refused(f"Contract {stored.id} exists and has ended; it cannot be created again.")
+
+
+async def _start(temporal: Client, contract: Contract, command: Command) -> ContractView:
+    try:
+        return await create_contract(
+            temporal,
+            contract,
+            command,
+            task_queue=Settings().task_queue,
+            timeout=REGISTRATION_TIMEOUT,
+        )
+    except ContractNotCreated as error:
+        raise Refused(str(error)) from None
+    except ContractNotRecordedYet as error:
+        raise Failed(str(error)) from None
+
+
+async def live_view(temporal: Client, contract_id: str) -> tuple[str, ContractView | None]:
+    """The workflow's status and, while it runs (or once it completed), its view."""
+    handle = temporal.get_workflow_handle(workflow_id(contract_id))
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return "missing", None
+        raise
+    status = description.status or WorkflowExecutionStatus.RUNNING
+    if status is WorkflowExecutionStatus.RUNNING:
+        return "running", await handle.query(ContractWorkflow.state)
+    if status is WorkflowExecutionStatus.COMPLETED:
+        return "completed", await handle.result()
+    return status.name.lower(), None
+
+
+@contracts.command("show")
+def show(
+    contract_id: Annotated[str, typer.Argument(help="Contract id.")],
+    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Show a contract: stored terms joined with its workflow's live state and its lineage."""
+
+    async def go() -> ContractShown:
+        with database().session() as session:
+            record = repository.get_contract(session, contract_id)
+            lineage = _lineage(session, record.contract)
+        status, view = await live_view(await client(address), contract_id)
+        contract = view.contract if view is not None else record.contract
+        return ContractShown(
+            contract=contract,
+            workflow_id=workflow_id(contract_id),
+            workflow_status=status,
+            next_event_date=view.next_event_date if view else None,
+            next_event=view.next_event if view else "Unknown: the workflow is not running.",
+            replaces=contract.replaces,
+            replaced_by=contract.successor_id,
+            lineage=lineage,
+            refused=[item.model_dump(mode="json") for item in (view.refused if view else ())],
+        )
+
+    shown = run(go)
+    if json:
+        emit_json(shown)
+        return
+    c = shown.contract
+    table = Table(show_header=False, box=None)
+    table.add_row("contract", c.id)
+    table.add_row("customer", c.customer_id)
+    table.add_row("plan", f"{c.plan.code} ({c.plan.name}), every {c.plan.every}")
+    custom = " — custom price" if c.custom_price else ""
+    table.add_row("price", f"{format_money(c.price, c.currency)}{custom}")
+    table.add_row("status", c.status.value)
+    table.add_row("start / anchor", f"{c.start} / {c.anchor}")
+    table.add_row("next invoice date", str(c.next_invoice_date or "—"))
+    table.add_row("next", shown.next_event)
+    if c.scheduled_change is not None:
+        target = c.scheduled_change.next_plan
+        table.add_row(
+            "scheduled change",
+            f"switch to {target.code}" if target else "cancel at next invoice date",
+        )
+    if c.cancellation is not None:
+        flag = "prorated" if c.cancellation.prorate else "not prorated"
+        table.add_row("cancellation", f"{c.cancellation.date} ({flag})")
+    if c.end is not None:
+        table.add_row("ended", str(c.end))
+    table.add_row("terms", " → ".join(shown.lineage))
+    table.add_row("workflow", f"{shown.workflow_id} ({shown.workflow_status})")
+    console.print(table)
+    for item in shown.refused:
+        console.print(f"[yellow]refused[/] {item['at']} {item['command']}: {item['message']}")
+
+
+def _lineage(session: Session, contract: Contract) -> list[str]:
+    """Every term of this contract's line, oldest first (R8 lineage)."""
+    chain = [contract.id]
+    current = contract
+    while current.replaces is not None and current.replaces not in chain:
+        current = repository.get_contract(session, current.replaces).contract
+        chain.insert(0, current.id)
+    current_id: str | None = contract.id
+    while current_id is not None:
+        current_id = repository.successor_of(session, current_id)
+        if current_id is None or current_id in chain:
+            break
+        chain.append(current_id)
+    return chain
+
+
+@contracts.command("list")
+def list_contracts(
+    customer: Annotated[str | None, typer.Option(help="Only this customer's.")] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location's.")] = None,
+    status: Annotated[
+        ContractStatus | None, typer.Option(help="Only contracts in this status.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """List stored contracts."""
+    with handled(), database().session() as session:
+        rows = [
+            record.contract
+            for record in repository.list_contracts(
+                session, customer_id=customer, location_id=location, status=status
+            )
+        ]
+        if json:
+            emit_json(rows)
+            return
+        table = Table("id", "customer", "plan", "price", "status", "start", "next invoice", "ends")
+        for c in rows:
+            ends = c.end or (c.cancellation.date if c.cancellation else None)
+            table.add_row(
+                c.id,
+                c.customer_id,
+                c.plan.code,
+                format_money(c.price, c.currency),
+                c.status.value,
+                str(c.start),
+                str(c.next_invoice_date or "—"),
+                str(ends or "—"),
+            )
+        console.print(table)

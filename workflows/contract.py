@@ -1,0 +1,390 @@
+"""The contract workflow: one per contract, id `contract-<id>`, alive from creation to cancellation.
+
+It sleeps on a durable timer until 00:00 local time of the contract's next event date (R3), then
+lets `billing.lifecycle` decide what happens — start, invoice, switch or end — and has an activity
+write it. Admin commands arrive as updates (validated before they enter history) or as signals on
+the same code path; every handler that awaits holds the lock, so commands and invoicing never
+interleave. History stays bounded: the workflow continues as new when the server suggests it.
+"""
+
+import asyncio
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        ContractActivities,
+        RecordCommand,
+        RecordStep,
+        RegisterContract,
+    )
+    from billing import lifecycle, rules
+    from billing.calendar import local_date, local_midnight
+    from billing.contract import Command, Contract
+    from workflows import visibility
+    from workflows.messages import (
+        Cancel,
+        CancelAtNextInvoice,
+        ClearChange,
+        CommandResult,
+        ContractInput,
+        ContractView,
+        RefusedCommand,
+        ScheduleChange,
+        Uncancel,
+    )
+
+WRITE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+"""Database writes retry until the database is back; invalid data fails non-retryably."""
+WRITE_TIMEOUT = timedelta(seconds=60)
+REFUSALS_KEPT = 20
+
+
+def workflow_id(contract_id: str) -> str:
+    return f"contract-{contract_id}"
+
+
+Decide = Callable[[Contract, date], "rules.Decision | rules.Rejection | None"]
+"""A rule applied to the contract on a local date: a decision, a rejection, or nothing against."""
+
+
+@workflow.defn(name="Contract")
+class ContractWorkflow:
+    @workflow.init
+    def __init__(self, input: ContractInput) -> None:
+        self._contract = input.contract
+        self._created = input.created
+        self._registered = input.registered
+        self._refused = list(input.refused)
+        self._invoices_issued = input.invoices_issued
+        self._lock = asyncio.Lock()
+        self._changed = False
+        self._registration_error: str | None = None
+        self._published: list[SearchAttributeUpdate[object]] = []
+
+    # -- the contract's life --------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ContractInput) -> ContractView:  # noqa: ARG002 (read in __init__)
+        await self._register()
+        while (day := lifecycle.next_event_date(self._contract)) is not None:
+            self._publish()
+            if await self._sleep_until(day):
+                async with self._lock:
+                    # A command may have moved the date while this waited for the lock.
+                    if lifecycle.next_event_date(self._contract) == day:
+                        await self._advance()
+            elif workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._input())
+        self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    async def _register(self) -> None:
+        if self._registered:
+            return
+        try:
+            await workflow.execute_activity_method(
+                ContractActivities.register_contract,
+                RegisterContract(
+                    contract=self._contract,
+                    requested=self._created,
+                    key=workflow.info().workflow_id,
+                ),
+                start_to_close_timeout=WRITE_TIMEOUT,
+                retry_policy=WRITE_RETRY,
+                summary=f"Record contract {self._contract.id}",
+            )
+        except workflow.ActivityError as error:
+            self._registration_error = str(error.cause or error)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise ApplicationError(
+                f"Contract {self._contract.id} was not created: {self._registration_error}",
+                type="registration_failed",
+                non_retryable=True,
+            ) from None
+        self._registered = True
+
+    async def _sleep_until(self, day: date) -> bool:
+        """Sleep until 00:00 local on `day`; True when it is time, False when woken earlier."""
+        fire_at = local_midnight(day, self._contract.timezone)
+        self._changed = False
+        remaining = fire_at - workflow.now()
+        if remaining <= timedelta(0):
+            return True
+        try:
+            await workflow.wait_condition(
+                lambda: self._changed or workflow.info().is_continue_as_new_suggested(),
+                timeout=remaining,
+                timeout_summary=f"{self._next_event_words()} at 00:00 {self._contract.timezone}",
+            )
+        except TimeoutError:
+            return True
+        return False
+
+    async def _advance(self) -> None:
+        step = lifecycle.advance(self._contract)
+        invoice = await workflow.execute_activity_method(
+            ContractActivities.record_step,
+            RecordStep(step=step, key=f"{workflow.info().workflow_id}/{step.day}"),
+            start_to_close_timeout=WRITE_TIMEOUT,
+            retry_policy=WRITE_RETRY,
+            summary=f"{step.day}: {step.summary}",
+        )
+        self._contract = step.contract
+        if invoice is not None:
+            self._invoices_issued += 1
+        if step.successor is not None:
+            await self._start_successor(step.successor)
+
+    async def _start_successor(self, successor: Contract) -> None:
+        """Start the next term's workflow exactly once; it outlives this one (R5)."""
+        try:
+            await workflow.start_child_workflow(
+                ContractWorkflow.run,
+                ContractInput(contract=successor, created=self._created, registered=True),
+                id=workflow_id(successor.id),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=visibility.initial_search_attributes(successor),
+                static_summary=visibility.summary(successor),
+            )
+        except workflow.ChildWorkflowError:
+            workflow.logger.info("Successor %s was already started", successor.id)
+
+    def _input(self) -> ContractInput:
+        return ContractInput(
+            contract=self._contract,
+            created=self._created,
+            registered=self._registered,
+            refused=tuple(self._refused[-REFUSALS_KEPT:]),
+            invoices_issued=self._invoices_issued,
+        )
+
+    # -- what the UI and the CLI see ------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> ContractView:
+        return self._view()
+
+    @workflow.update
+    async def registered(self) -> ContractView:
+        """Returns once the contract's row is written (the CLI's create waits on this)."""
+        await workflow.wait_condition(
+            lambda: self._registered or self._registration_error is not None
+        )
+        if self._registration_error is not None:
+            raise ApplicationError(self._registration_error, type="registration_failed")
+        return self._view()
+
+    def _view(self, warnings: tuple[str, ...] = ()) -> ContractView:
+        return ContractView(
+            contract=self._contract,
+            next_event_date=lifecycle.next_event_date(self._contract),
+            next_event=self._next_event_words(),
+            registered=self._registered,
+            invoices_issued=self._invoices_issued,
+            refused=tuple(self._refused),
+            warnings=warnings,
+        )
+
+    def _next_event_words(self) -> str:
+        return lifecycle.describe_next_event(self._contract)
+
+    def _publish(self) -> None:
+        """Keep search attributes and the UI's current details in step with the state."""
+        updates = visibility.search_attribute_updates(self._contract)
+        if updates != self._published:
+            workflow.upsert_search_attributes(updates)
+            self._published = updates
+        workflow.set_current_details(visibility.details(self._contract))
+
+    # -- admin commands: updates validated before history, signals on the same path ------
+
+    def _today(self) -> date:
+        return local_date(workflow.now(), self._contract.timezone)
+
+    def _check(self, decide: Decide) -> None:
+        outcome = decide(self._contract, self._today())
+        if isinstance(outcome, rules.Rejection):
+            raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
+
+    async def _execute(self, name: str, command: Command, decide: Decide) -> CommandResult:
+        """Decide again under the lock (the state may have moved), then record and wake the loop."""
+        async with self._lock:
+            outcome = decide(self._contract, self._today())
+            assert outcome is not None
+            if isinstance(outcome, rules.Rejection):
+                await self._record(name, command, None, f"Refused: {outcome.message}")
+                raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
+            await self._record(name, command, outcome.contract, outcome.effect)
+            self._contract = outcome.contract
+            self._changed = True
+            self._publish()
+            return CommandResult(
+                effect=outcome.effect, warnings=outcome.warnings, view=self._view(outcome.warnings)
+            )
+
+    async def _record(
+        self, name: str, command: Command, contract: Contract | None, effect: str
+    ) -> None:
+        info = workflow.info()
+        await workflow.execute_activity_method(
+            ContractActivities.record_command,
+            RecordCommand(
+                contract=contract,
+                contract_id=self._contract.id,
+                command=name,
+                requested=Command(actor=command.actor, reason=command.reason),
+                effect=effect,
+                key=f"{info.workflow_id}/{info.run_id}/{workflow.uuid4()}",
+            ),
+            start_to_close_timeout=WRITE_TIMEOUT,
+            retry_policy=WRITE_RETRY,
+            summary=f"{name} by {command.actor}",
+        )
+
+    async def _signalled(self, name: str, command: Command, decide: Decide) -> None:
+        """A signal cannot answer its sender: a refusal is kept in the state and the audit log."""
+        try:
+            self._check(decide)
+        except ApplicationError as error:
+            await self._signal_refused(name, command, error)
+            return
+        try:
+            await self._execute(name, command, decide)
+        except ApplicationError as error:
+            self._remember_refusal(name, command, error)
+
+    def _remember_refusal(self, name: str, command: Command, error: ApplicationError) -> None:
+        self._refused.append(
+            RefusedCommand(
+                at=workflow.now(), command=name, actor=command.actor, message=error.message
+            )
+        )
+        del self._refused[:-REFUSALS_KEPT]
+
+    async def _signal_refused(self, name: str, command: Command, error: ApplicationError) -> None:
+        async with self._lock:
+            self._remember_refusal(name, command, error)
+            await self._record(name, command, None, f"Refused: {error.message}")
+
+    async def _plan_change(self, command: ScheduleChange) -> Decide:
+        """Load the next plan (a database read, so in the handler), then decide with it."""
+        try:
+            plan = await workflow.execute_activity_method(
+                ContractActivities.load_plan,
+                command.next_plan,
+                start_to_close_timeout=WRITE_TIMEOUT,
+                retry_policy=WRITE_RETRY,
+                summary=f"Load plan {command.next_plan}",
+            )
+        except workflow.ActivityError as error:
+            message = (
+                error.cause.message
+                if isinstance(error.cause, ApplicationError)
+                else str(error.cause)
+            )
+            raise ApplicationError(message, type="unknown_plan", non_retryable=True) from None
+        return lambda contract, today: rules.schedule_change(
+            contract, next_plan=plan, requested=command, today=today
+        )
+
+    def _precheck_change(self, command: ScheduleChange) -> Decide:
+        return lambda contract, today: rules.precheck_schedule_change(
+            contract, next_plan_code=command.next_plan, today=today
+        )
+
+    @workflow.update(name="schedule_change")
+    async def schedule_change(self, command: ScheduleChange) -> CommandResult:
+        return await self._execute("schedule_change", command, await self._plan_change(command))
+
+    @schedule_change.validator
+    def _validate_schedule_change(self, command: ScheduleChange) -> None:
+        self._check(self._precheck_change(command))
+
+    @workflow.signal(name="schedule_change")
+    async def schedule_change_signal(self, command: ScheduleChange) -> None:
+        try:
+            self._check(self._precheck_change(command))
+            decide = await self._plan_change(command)
+        except ApplicationError as error:
+            await self._signal_refused("schedule_change", command, error)
+            return
+        await self._signalled("schedule_change", command, decide)
+
+    def _cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> Decide:
+        return lambda contract, today: rules.cancel_at_next_invoice(
+            contract, requested=command, today=today
+        )
+
+    @workflow.update(name="cancel_at_next_invoice")
+    async def cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> CommandResult:
+        return await self._execute(
+            "cancel_at_next_invoice", command, self._cancel_at_next_invoice(command)
+        )
+
+    @cancel_at_next_invoice.validator
+    def _validate_cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> None:
+        self._check(self._cancel_at_next_invoice(command))
+
+    @workflow.signal(name="cancel_at_next_invoice")
+    async def cancel_at_next_invoice_signal(self, command: CancelAtNextInvoice) -> None:
+        await self._signalled(
+            "cancel_at_next_invoice", command, self._cancel_at_next_invoice(command)
+        )
+
+    def _clear_change(self, command: ClearChange) -> Decide:
+        return lambda contract, today: rules.clear_change(contract, requested=command, today=today)
+
+    @workflow.update(name="clear_change")
+    async def clear_change(self, command: ClearChange) -> CommandResult:
+        return await self._execute("clear_change", command, self._clear_change(command))
+
+    @clear_change.validator
+    def _validate_clear_change(self, command: ClearChange) -> None:
+        self._check(self._clear_change(command))
+
+    @workflow.signal(name="clear_change")
+    async def clear_change_signal(self, command: ClearChange) -> None:
+        await self._signalled("clear_change", command, self._clear_change(command))
+
+    def _cancel(self, command: Cancel) -> Decide:
+        return lambda contract, today: rules.cancel(
+            contract, date=command.date, prorate=command.prorate, requested=command, today=today
+        )
+
+    @workflow.update(name="cancel")
+    async def cancel(self, command: Cancel) -> CommandResult:
+        return await self._execute("cancel", command, self._cancel(command))
+
+    @cancel.validator
+    def _validate_cancel(self, command: Cancel) -> None:
+        self._check(self._cancel(command))
+
+    @workflow.signal(name="cancel")
+    async def cancel_signal(self, command: Cancel) -> None:
+        await self._signalled("cancel", command, self._cancel(command))
+
+    def _uncancel(self, command: Uncancel) -> Decide:
+        return lambda contract, today: rules.uncancel(contract, requested=command, today=today)
+
+    @workflow.update(name="uncancel")
+    async def uncancel(self, command: Uncancel) -> CommandResult:
+        return await self._execute("uncancel", command, self._uncancel(command))
+
+    @uncancel.validator
+    def _validate_uncancel(self, command: Uncancel) -> None:
+        self._check(self._uncancel(command))
+
+    @workflow.signal(name="uncancel")
+    async def uncancel_signal(self, command: Uncancel) -> None:
+        await self._signalled("uncancel", command, self._uncancel(command))

@@ -1,0 +1,89 @@
+"""How a contract reads in the Temporal web UI: search attributes, summary and details in words.
+
+Pure functions of the contract's state, shared by the workflow (which keeps them current) and the
+CLI (which sets them when it starts a workflow).
+"""
+
+from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+
+from billing import lifecycle
+from billing.calendar import local_midnight
+from billing.contract import ChangeKind, Contract, ContractStatus
+from billing.money import format_money
+from termshift import temporal as attributes
+
+
+def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[object]]:
+    """Every custom search attribute, set or unset, as the contract stands."""
+    change = contract.scheduled_change
+    next_plan = change.next_plan.code if change is not None and change.next_plan else None
+    next_invoice = (
+        contract.next_invoice_date
+        if contract.status is ContractStatus.ACTIVE
+        else (contract.start if contract.status is ContractStatus.INACTIVE else None)
+    )
+    ends = contract.cancellation.date if contract.cancellation is not None else contract.end
+    if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
+        ends = contract.next_invoice_date
+    updates: list[SearchAttributeUpdate[object]] = [
+        attributes.CONTRACT_ID.value_set(contract.id),
+        attributes.CUSTOMER_ID.value_set(contract.customer_id),
+        attributes.LOCATION_ID.value_set(contract.location.id),
+        attributes.PLAN_CODE.value_set(contract.plan.code),
+        attributes.CONTRACT_STATUS.value_set(contract.status.value),
+        attributes.NEXT_PLAN_CODE.value_set(next_plan)
+        if next_plan
+        else attributes.NEXT_PLAN_CODE.value_unset(),
+        attributes.NEXT_INVOICE_AT.value_set(local_midnight(next_invoice, contract.timezone))
+        if next_invoice is not None and contract.status is not ContractStatus.CANCELLED
+        else attributes.NEXT_INVOICE_AT.value_unset(),
+        attributes.CANCELLATION_AT.value_set(local_midnight(ends, contract.timezone))
+        if ends is not None
+        else attributes.CANCELLATION_AT.value_unset(),
+    ]
+    return updates
+
+
+def summary(contract: Contract) -> str:
+    """The workflow's static summary in the UI: who, what plan, what price."""
+    price = format_money(contract.price, contract.currency)
+    custom = " (custom price)" if contract.custom_price else ""
+    return (
+        f"Contract {contract.id} · customer {contract.customer_id} · {contract.plan.name} "
+        f"({contract.plan.code}) at {price}{custom} every {contract.plan.every}"
+    )
+
+
+def details(contract: Contract) -> str:
+    """The workflow's current details in the UI, in words (markdown)."""
+    lines = [
+        f"**Status:** {contract.status.value}",
+        f"**Plan:** {contract.plan.code} at {format_money(contract.price, contract.currency)}",
+        f"**Next:** {lifecycle.describe_next_event(contract)}",
+    ]
+    if contract.scheduled_change is not None:
+        change = contract.scheduled_change
+        what = (
+            f"switch to {change.next_plan.code}"
+            if change.next_plan is not None
+            else "cancel at the next invoice date"
+        )
+        lines.append(f"**Scheduled change:** {what} (by {change.requested.actor})")
+    if contract.cancellation is not None:
+        flag = "prorated" if contract.cancellation.prorate else "not prorated"
+        lines.append(f"**Cancellation:** ends {contract.cancellation.date}, {flag}")
+    if contract.replaces:
+        lines.append(f"**Replaces:** contract {contract.replaces}")
+    if contract.successor_id:
+        lines.append(f"**Replaced by:** contract {contract.successor_id}")
+    return "  \n".join(lines)
+
+
+def initial_search_attributes(contract: Contract) -> TypedSearchAttributes:
+    """The search attributes a contract's workflow starts with (only those that have a value)."""
+    pairs: list[SearchAttributePair[object]] = [
+        SearchAttributePair(update.key, update.value)
+        for update in search_attribute_updates(contract)
+        if update.value is not None
+    ]
+    return TypedSearchAttributes(pairs)
