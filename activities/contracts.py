@@ -5,7 +5,6 @@ runs twice — a retry after a crash, a replayed workflow — leaves one effect.
 """
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -59,13 +58,11 @@ class ContractActivities:
             try:
                 repository.get_customer(session, contract.customer_id)
                 repository.get_plan(session, contract.plan.code)
-                inserted = repository.record_contract(session, contract)
+                repository.record_contract(session, contract)
             except (NotFound, Conflict) as error:
                 raise ApplicationError(
                     str(error), type=type(error).__name__, non_retryable=True
                 ) from None
-            if inserted and contract.replaces is not None:
-                repository.save_contract(session, contract)
             repository.record_audit(
                 session,
                 key=request.key,
@@ -221,17 +218,20 @@ def _settle_deposit(session: Session, draft: InvoiceDraft) -> list[InvoiceLine]:
     if successor is not None:
         _transfer(session, draft, draft.contract_id, successor)
         return []
-    refund: Decimal = outcome.refund
-    if refund <= 0:
+    if outcome.refund <= 0:
         return []
-    repository.record_deposit_movement(
-        session,
-        customer_id=draft.customer_id,
-        contract_id=draft.contract_id,
-        kind=DepositKind.REFUND,
-        amount=-refund,
-        on_date=draft.issue_date,
-    )
+    # Everything the customer holds comes back, so every contract's holding goes to zero: an
+    # earlier contract that only held its deposit must not pass it to a later new term.
+    for contract_id, held in repository.holdings(session, draft.customer_id).items():
+        repository.record_deposit_movement(
+            session,
+            customer_id=draft.customer_id,
+            contract_id=contract_id,
+            kind=DepositKind.REFUND,
+            amount=-held,
+            on_date=draft.issue_date,
+        )
+    refund = outcome.refund
     return [
         InvoiceLine(
             kind=LineKind.DEPOSIT_REFUND,

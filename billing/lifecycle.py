@@ -242,3 +242,19 @@ def describe_next_event(contract: Contract) -> str:
     if change is not None:
         return f"Ends on {day} (cancel at next invoice date)."
     return f"Next invoice on {day}."
+
+
+def upcoming_invoice_date(contract: Contract) -> date | None:
+    """The date of the next invoice that bills a period: the start while inactive, else the next
+    invoice date — unless the contract ends on or before it."""
+    if contract.status is ContractStatus.CANCELLED:
+        return None
+    day = (
+        contract.start if contract.status is ContractStatus.INACTIVE else contract.next_invoice_date
+    )
+    if day is None or contract.scheduled_change is not None:
+        # A switch bills the next plan's contract instead; a cancellation bills nothing more.
+        return None
+    if contract.cancellation is not None and contract.cancellation.date <= day:
+        return None
+    return day

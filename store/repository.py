@@ -368,6 +368,24 @@ def held_by_customer(session: Session, customer_id: str) -> Decimal:
     return _in_minor_units(sum(amounts, Decimal(0)), currency)
 
 
+def holdings(session: Session, customer_id: str) -> dict[str, Decimal]:
+    """What each of the customer's contracts holds, for those holding anything."""
+    currency = _customer_currency(session, customer_id)
+    totals: dict[str, Decimal] = {}
+    rows = session.execute(
+        select(DepositMovementRow.contract_id, DepositMovementRow.amount).where(
+            DepositMovementRow.customer_id == customer_id
+        )
+    )
+    for contract_id, amount in rows:
+        totals[contract_id] = totals.get(contract_id, Decimal(0)) + amount
+    return {
+        contract_id: _in_minor_units(total, currency)
+        for contract_id, total in totals.items()
+        if total != 0
+    }
+
+
 def deposit_movements(session: Session, customer_id: str) -> list[DepositMovement]:
     """The customer's deposit movements, by date then in the order recorded."""
     currency = _customer_currency(session, customer_id)

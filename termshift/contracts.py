@@ -11,6 +11,7 @@ from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
@@ -56,7 +57,7 @@ async def create_contract(
             ),
             timeout=timeout,
         )
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise ContractNotRecordedYet(
             f"The workflow {workflow_id(contract.id)} started, but no worker recorded the contract "
             f"within {timeout:.0f}s. Is the scheduler running (`scripts/up`)? The contract is "

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -68,7 +68,13 @@ class ContractWorkflow:
         self._lock = asyncio.Lock()
         self._changed = False
         self._registration_error: str | None = None
-        self._published: list[SearchAttributeUpdate[object]] = []
+        # What the workflow already carries (set at start, or kept by continue-as-new).
+        current = workflow.info().typed_search_attributes
+        self._published = [
+            update
+            for update in visibility.search_attribute_updates(self._contract)
+            if current.get(update.key) == update.value
+        ]
 
     # -- the contract's life --------------------------------------------------------------
 
@@ -190,6 +196,7 @@ class ContractWorkflow:
             contract=self._contract,
             next_event_date=lifecycle.next_event_date(self._contract),
             next_event=self._next_event_words(),
+            next_invoice_date=lifecycle.upcoming_invoice_date(self._contract),
             registered=self._registered,
             invoices_issued=self._invoices_issued,
             refused=tuple(self._refused),
@@ -202,9 +209,10 @@ class ContractWorkflow:
     def _publish(self) -> None:
         """Keep search attributes and the UI's current details in step with the state."""
         updates = visibility.search_attribute_updates(self._contract)
-        if updates != self._published:
-            workflow.upsert_search_attributes(updates)
-            self._published = updates
+        changed = [update for update in updates if update not in self._published]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+        self._published = updates
         workflow.set_current_details(visibility.details(self._contract))
 
     # -- admin commands: updates validated before history, signals on the same path ------

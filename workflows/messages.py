@@ -38,6 +38,8 @@ class ContractView(BaseModel):
     next_event_date: date | None
     next_event: str
     """In words: what happens on the next event date."""
+    next_invoice_date: date | None
+    """The next invoice that bills a period (None once the contract ends before one)."""
     registered: bool
     invoices_issued: int
     refused: tuple[RefusedCommand, ...]

@@ -8,7 +8,7 @@ from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedS
 
 from billing import lifecycle
 from billing.calendar import local_midnight
-from billing.contract import ChangeKind, Contract, ContractStatus
+from billing.contract import ChangeKind, Contract
 from billing.money import format_money
 from termshift import temporal as attributes
 
@@ -17,11 +17,7 @@ def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[o
     """Every custom search attribute, set or unset, as the contract stands."""
     change = contract.scheduled_change
     next_plan = change.next_plan.code if change is not None and change.next_plan else None
-    next_invoice = (
-        contract.next_invoice_date
-        if contract.status is ContractStatus.ACTIVE
-        else (contract.start if contract.status is ContractStatus.INACTIVE else None)
-    )
+    next_invoice = lifecycle.upcoming_invoice_date(contract)
     ends = contract.cancellation.date if contract.cancellation is not None else contract.end
     if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
         ends = contract.next_invoice_date
@@ -35,7 +31,7 @@ def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[o
         if next_plan
         else attributes.NEXT_PLAN_CODE.value_unset(),
         attributes.NEXT_INVOICE_AT.value_set(local_midnight(next_invoice, contract.timezone))
-        if next_invoice is not None and contract.status is not ContractStatus.CANCELLED
+        if next_invoice is not None
         else attributes.NEXT_INVOICE_AT.value_unset(),
         attributes.CANCELLATION_AT.value_set(local_midnight(ends, contract.timezone))
         if ends is not None

@@ -48,6 +48,7 @@ class ContractShown(BaseModel):
     workflow_status: str
     next_event_date: date | None
     next_event: str
+    next_invoice_date: date | None
     replaces: str | None
     replaced_by: str | None
     lineage: list[str]
@@ -212,6 +213,7 @@ def show(
             workflow_status=status,
             next_event_date=view.next_event_date if view else None,
             next_event=view.next_event if view else "Unknown: the workflow is not running.",
+            next_invoice_date=view.next_invoice_date if view else None,
             replaces=contract.replaces,
             replaced_by=contract.successor_id,
             lineage=lineage,
@@ -231,7 +233,7 @@ def show(
     table.add_row("price", f"{format_money(c.price, c.currency)}{custom}")
     table.add_row("status", c.status.value)
     table.add_row("start / anchor", f"{c.start} / {c.anchor}")
-    table.add_row("next invoice date", str(c.next_invoice_date or "—"))
+    table.add_row("next invoice date", str(shown.next_invoice_date or "—"))
     table.add_row("next", shown.next_event)
     if c.scheduled_change is not None:
         target = c.scheduled_change.next_plan

@@ -1,0 +1,202 @@
+"""The admin CLI as a user runs it, against the real dev server and a worker."""
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from store.db import Database
+from termshift import temporal as attributes
+from tests.support.temporal import new_task_queue, running_worker, start_dev_server
+
+pytestmark = pytest.mark.devserver
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+
+    async def __call__(self, *args: str) -> Result:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "starter.py",
+            *args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode is not None
+        return Result(process.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture(scope="module")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def cli(
+    dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
+) -> AsyncIterator[Cli]:
+    database = Database(database_url)
+    database.migrate()
+    task_queue = new_task_queue()
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": "default",
+        "TERMSHIFT_DATABASE_URL": database_url,
+        "TERMSHIFT_TASK_QUEUE": task_queue,
+        "TERMSHIFT_DATA_DIR": str(tmp_path),
+        "COLUMNS": "200",
+    }
+    async with running_worker(dev_env.client, database, task_queue):
+        yield Cli(env)
+    database.dispose()
+
+
+async def seed(cli: Cli) -> None:
+    for args in (
+        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", "Europe/Berlin",
+         "--currency", "EUR"),
+        ("plans", "add", "hot-desk", "--location", "berlin", "--name", "Hot desk",
+         "--price", "1500.00", "--deposit", "200"),
+        ("plans", "add", "fixed", "--location", "berlin", "--name", "Fixed desk",
+         "--price", "900.00", "--no-prorate-first-invoice"),
+        ("customers", "add", "ada", "--location", "berlin", "--name", "Ada Lovelace",
+         "--email", "ada@example.com"),
+    ):  # fmt: skip
+        result = await cli(*args, "--reason", "setup")
+        assert result.code == 0, result.err
+
+
+async def test_created_contract_runs_as_a_workflow_with_search_attributes(
+    cli: Cli, dev_env: WorkflowEnvironment
+) -> None:
+    await seed(cli)
+    cid = f"c1-{uuid.uuid4().hex[:8]}"  # workflow ids are unique on the shared server
+    created = await cli(
+        "contracts", "create", "--id", cid, "--customer", "ada", "--plan", "hot-desk",
+        "--start", "2031-03-21", "--anchor", "2031-03-01", "--prorate-first-invoice",
+        "--actor", "maria", "--reason", "signed", "--json",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    assert created.json()["contract"]["status"] == "inactive"
+
+    found = [
+        execution async for execution in dev_env.client.list_workflows(f"ContractId = '{cid}'")
+    ]
+    assert [execution.id for execution in found] == [f"contract-{cid}"]
+    execution = found[0]
+    assert execution.status is WorkflowExecutionStatus.RUNNING
+    search = execution.typed_search_attributes
+    assert search.get(attributes.PLAN_CODE) == "hot-desk"
+    assert search.get(attributes.CUSTOMER_ID) == "ada"
+    assert search.get(attributes.CONTRACT_STATUS) == "inactive"
+    next_invoice = search.get(attributes.NEXT_INVOICE_AT)
+    assert next_invoice is not None
+    assert next_invoice.isoformat() == "2031-03-20T23:00:00+00:00"  # 00:00 in Berlin
+
+    shown = await cli("contracts", "show", cid, "--json")
+    assert shown.code == 0, shown.err
+    view = shown.json()
+    assert view["next_invoice_date"] == "2031-03-21"
+    assert view["workflow_status"] == "running"
+    assert view["lineage"] == [cid]
+
+    human = await cli("contracts", "show", cid)
+    assert "2031-03-21" in human.out
+    assert "Starts on 2031-03-21 with its first invoice." in human.out
+
+    # Creating the same contract again joins it: nothing doubles.
+    again = await cli(
+        "contracts", "create", "--id", cid, "--customer", "ada", "--plan", "hot-desk",
+        "--start", "2031-03-21", "--anchor", "2031-03-01", "--prorate-first-invoice",
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    listed = await cli("contracts", "list", "--json")
+    assert [row["id"] for row in listed.json()] == [cid]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--customer", "nobody", "--plan", "hot-desk", "--start", "2031-01-01"), "nobody"),
+        (("--customer", "ada", "--plan", "nothing", "--start", "2031-01-01"), "nothing"),
+        (("--customer", "ada", "--plan", "hot-desk", "--start", "2031-13-01"), "YYYY-MM-DD"),
+        (("--customer", "ada", "--plan", "hot-desk", "--start", "2031-01-01", "--price", "-5"),
+         "negative"),
+        (("--customer", "ada", "--plan", "hot-desk", "--start", "2031-01-01", "--price", "1.234"),
+         "decimals"),
+        (("--customer", "ada", "--plan", "fixed", "--start", "2031-01-05", "--anchor",
+          "2031-01-01", "--prorate-first-invoice"), "does not allow"),
+        (("--customer", "ada", "--plan", "hot-desk", "--start", "2031-01-01", "--id", "bad id!"),
+         "id"),
+    ],
+)  # fmt: skip
+async def test_refused_create_changes_nothing(
+    cli: Cli, args: tuple[str, ...], message: str
+) -> None:
+    await seed(cli)
+    before = (await cli("contracts", "list", "--json")).json()
+    result = await cli("contracts", "create", *args)
+    assert result.code == 2, (result.out, result.err)
+    assert message in result.err
+    assert (await cli("contracts", "list", "--json")).json() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("locations", "add", "x", "--name", "X", "--timezone", "Mars/Olympus", "--currency",
+          "EUR"), "Unknown timezone"),
+        (("locations", "add", "x", "--name", "X", "--timezone", "UTC", "--currency", "XYZ"),
+         "Unknown currency"),
+        (("plans", "add", "p", "--location", "nowhere", "--name", "P", "--price", "10"),
+         "nowhere"),
+        (("plans", "add", "p", "--location", "berlin", "--name", "P", "--price", "0"), "zero"),
+        (("plans", "add", "p", "--location", "berlin", "--name", "P", "--price", "10",
+          "--every", "fortnightly"), "cadence"),
+        (("customers", "add", "c", "--location", "berlin", "--name", "C", "--email", "nope"),
+         "email"),
+    ],
+)  # fmt: skip
+async def test_refused_reference_data(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    await seed(cli)
+    result = await cli(*args)
+    assert result.code == 2, (result.out, result.err)
+    assert message in result.err
+
+
+async def test_unreachable_temporal_is_a_failure_not_a_refusal(cli: Cli) -> None:
+    await seed(cli)
+    cli.env["TEMPORAL_ADDRESS"] = "127.0.0.1:1"
+    result = await cli(
+        "contracts", "create", "--customer", "ada", "--plan", "hot-desk", "--start", "2031-01-01"
+    )
+    assert result.code == 1
+    assert "Cannot reach the Temporal server" in result.err
