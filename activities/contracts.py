@@ -161,8 +161,8 @@ def _transfer(session: Session, draft: InvoiceDraft, source: str, target: str) -
     if held <= 0:
         return
     for contract_id, kind, amount in (
-        (source, "transfer_out", -held),
-        (target, "transfer_in", held),
+        (source, DepositKind.TRANSFER_OUT, -held),
+        (target, DepositKind.TRANSFER_IN, held),
     ):
         repository.record_deposit_movement(
             session,

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -110,7 +110,7 @@ class ContractWorkflow:
                 retry_policy=WRITE_RETRY,
                 summary=f"Record contract {self._contract.id}",
             )
-        except workflow.ActivityError as error:
+        except ActivityError as error:
             self._registration_error = str(error.cause or error)
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise ApplicationError(
@@ -163,7 +163,8 @@ class ContractWorkflow:
                 search_attributes=visibility.initial_search_attributes(successor),
                 static_summary=visibility.summary(successor),
             )
-        except workflow.ChildWorkflowError:
+        except WorkflowAlreadyStartedError:
+            # Only when a previous run of this chain started it: it exists, once.
             workflow.logger.info("Successor %s was already started", successor.id)
 
     def _input(self) -> ContractInput:
@@ -295,7 +296,7 @@ class ContractWorkflow:
                 retry_policy=WRITE_RETRY,
                 summary=f"Load plan {command.next_plan}",
             )
-        except workflow.ActivityError as error:
+        except ActivityError as error:
             message = (
                 error.cause.message
                 if isinstance(error.cause, ApplicationError)

@@ -4,6 +4,8 @@ Pure functions of the contract's state, shared by the workflow (which keeps them
 CLI (which sets them when it starts a workflow).
 """
 
+from typing import Any
+
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 from billing import lifecycle
@@ -13,7 +15,7 @@ from billing.money import format_money
 from termshift import temporal as attributes
 
 
-def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[object]]:
+def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[Any]]:
     """Every custom search attribute, set or unset, as the contract stands."""
     change = contract.scheduled_change
     next_plan = change.next_plan.code if change is not None and change.next_plan else None
@@ -21,7 +23,7 @@ def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[o
     ends = contract.cancellation.date if contract.cancellation is not None else contract.end
     if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
         ends = contract.next_invoice_date
-    updates: list[SearchAttributeUpdate[object]] = [
+    updates: list[SearchAttributeUpdate[Any]] = [
         attributes.CONTRACT_ID.value_set(contract.id),
         attributes.CUSTOMER_ID.value_set(contract.customer_id),
         attributes.LOCATION_ID.value_set(contract.location.id),
@@ -77,7 +79,7 @@ def details(contract: Contract) -> str:
 
 def initial_search_attributes(contract: Contract) -> TypedSearchAttributes:
     """The search attributes a contract's workflow starts with (only those that have a value)."""
-    pairs: list[SearchAttributePair[object]] = [
+    pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(update.key, update.value)
         for update in search_attribute_updates(contract)
         if update.value is not None
