@@ -48,6 +48,7 @@ def build_worker(
             contract_activities.record_step,
             contract_activities.load_plan,
             contract_activities.record_command,
+            contract_activities.record_new_term,
         ],
         activity_executor=executor,
         max_cached_workflows=max_cached_workflows,

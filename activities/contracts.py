@@ -44,6 +44,17 @@ class RecordCommand(BaseModel):
     key: str
 
 
+class RecordNewTerm(BaseModel):
+    """A new term (R8) and the contract it continues, linked, in one transaction."""
+
+    old: Contract
+    successor: Contract
+    command: str
+    requested: Command
+    effect: str
+    key: str
+
+
 class ContractActivities:
     """Activities bound to one billing database."""
 
@@ -97,6 +108,28 @@ class ContractActivities:
                 effect=step.summary,
             )
             return invoice
+
+    @activity.defn
+    def record_new_term(self, request: RecordNewTerm) -> None:
+        """Write the new term's row and the old contract's link to it, with the audit entry."""
+        with self._database.session() as session:
+            try:
+                repository.record_contract(session, request.successor)
+            except (NotFound, Conflict) as error:
+                raise ApplicationError(
+                    str(error), type=type(error).__name__, non_retryable=True
+                ) from None
+            repository.save_contract(session, request.old)
+            repository.record_audit(
+                session,
+                key=request.key,
+                at=_now(),
+                actor=request.requested.actor,
+                reason=request.requested.reason,
+                command=request.command,
+                contract_id=request.old.id,
+                effect=request.effect,
+            )
 
     @activity.defn
     def load_plan(self, code: str) -> Plan:

@@ -10,6 +10,7 @@ interleave. History stays bounded: the workflow continues as new when the server
 import asyncio
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,12 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         ContractActivities,
         RecordCommand,
+        RecordNewTerm,
         RecordStep,
         RegisterContract,
     )
     from billing import lifecycle, rules
     from billing.calendar import local_date, local_midnight
-    from billing.contract import Command, Contract
+    from billing.contract import Command, Contract, Plan
     from workflows import visibility
     from workflows.messages import (
         Cancel,
@@ -33,8 +35,10 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         ContractInput,
         ContractView,
+        NewTerm,
         RefusedCommand,
         ScheduleChange,
+        Switch,
         Uncancel,
     )
 
@@ -51,6 +55,8 @@ REFUSALS_KEPT = 20
 def workflow_id(contract_id: str) -> str:
     return f"contract-{contract_id}"
 
+
+C = TypeVar("C", bound=Command)
 
 Decide = Callable[[Contract, date], "rules.Decision | rules.Rejection | None"]
 """A rule applied to the contract on a local date: a decision, a rejection, or nothing against."""
@@ -152,12 +158,14 @@ class ContractWorkflow:
         if step.successor is not None:
             await self._start_successor(step.successor)
 
-    async def _start_successor(self, successor: Contract) -> None:
-        """Start the next term's workflow exactly once; it outlives this one (R5)."""
+    async def _start_successor(self, successor: Contract, created: Command | None = None) -> None:
+        """Start the next term's workflow exactly once; it outlives this one (R5, R8)."""
         try:
             await workflow.start_child_workflow(
                 ContractWorkflow.run,
-                ContractInput(contract=successor, created=self._created, registered=True),
+                ContractInput(
+                    contract=successor, created=created or self._created, registered=True
+                ),
                 id=workflow_id(successor.id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 search_attributes=visibility.initial_search_attributes(successor),
@@ -217,6 +225,10 @@ class ContractWorkflow:
         workflow.set_current_details(visibility.details(self._contract))
 
     # -- admin commands: updates validated before history, signals on the same path ------
+    #
+    # Each command is an update whose validator refuses bad input before it enters history, and
+    # a signal of the same name that runs that validator and that handler. A signal cannot answer
+    # its sender, so its refusal is kept in the state (the `state` query) and the audit log.
 
     def _today(self) -> date:
         return local_date(workflow.now(), self._contract.timezone)
@@ -226,14 +238,18 @@ class ContractWorkflow:
         if isinstance(outcome, rules.Rejection):
             raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
 
+    async def _refuse(self, name: str, command: Command, rejection: rules.Rejection) -> NoReturn:
+        """Audit a refusal decided in a handler (the state moved, or a plan was wrong)."""
+        await self._record(name, command, None, f"Refused: {rejection.message}")
+        raise _AuditedRefusal(rejection.message, type=rejection.code, non_retryable=True)
+
     async def _execute(self, name: str, command: Command, decide: Decide) -> CommandResult:
         """Decide again under the lock (the state may have moved), then record and wake the loop."""
         async with self._lock:
             outcome = decide(self._contract, self._today())
             assert outcome is not None
             if isinstance(outcome, rules.Rejection):
-                await self._record(name, command, None, f"Refused: {outcome.message}")
-                raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
+                await self._refuse(name, command, outcome)
             await self._record(name, command, outcome.contract, outcome.effect)
             self._contract = outcome.contract
             self._changed = True
@@ -261,74 +277,72 @@ class ContractWorkflow:
             summary=f"{name} by {command.actor}",
         )
 
-    async def _signalled(self, name: str, command: Command, decide: Decide) -> None:
-        """A signal cannot answer its sender: a refusal is kept in the state and the audit log."""
+    async def _signal(
+        self,
+        name: str,
+        command: C,
+        validate: Callable[[C], None],
+        handle: Callable[..., Any],
+    ) -> None:
+        """Run a command sent as a signal through its update's validator and handler."""
         try:
-            self._check(decide)
+            validate(command)
+            await handle(command)
         except ApplicationError as error:
-            await self._signal_refused(name, command, error)
-            return
-        try:
-            await self._execute(name, command, decide)
-        except ApplicationError as error:
-            self._remember_refusal(name, command, error)
-
-    def _remember_refusal(self, name: str, command: Command, error: ApplicationError) -> None:
-        self._refused.append(
-            RefusedCommand(
-                at=workflow.now(), command=name, actor=command.actor, message=error.message
+            self._refused.append(
+                RefusedCommand(
+                    at=workflow.now(), command=name, actor=command.actor, message=error.message
+                )
             )
-        )
-        del self._refused[:-REFUSALS_KEPT]
+            del self._refused[:-REFUSALS_KEPT]
+            if not isinstance(error, _AuditedRefusal):
+                await self._record(name, command, None, f"Refused: {error.message}")
 
-    async def _signal_refused(self, name: str, command: Command, error: ApplicationError) -> None:
-        async with self._lock:
-            self._remember_refusal(name, command, error)
-            await self._record(name, command, None, f"Refused: {error.message}")
-
-    async def _plan_change(self, command: ScheduleChange) -> Decide:
-        """Load the next plan (a database read, so in the handler), then decide with it."""
+    async def _load_plan(self, code: str) -> Plan:
+        """A plan from the database (so in the handler, not the validator)."""
+        if code == self._contract.plan.code:
+            return self._contract.plan
         try:
-            plan = await workflow.execute_activity_method(
+            return await workflow.execute_activity_method(
                 ContractActivities.load_plan,
-                command.next_plan,
+                code,
                 start_to_close_timeout=WRITE_TIMEOUT,
                 retry_policy=WRITE_RETRY,
-                summary=f"Load plan {command.next_plan}",
+                summary=f"Load plan {code}",
             )
         except ActivityError as error:
-            message = (
-                error.cause.message
-                if isinstance(error.cause, ApplicationError)
-                else str(error.cause)
-            )
+            cause = error.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise ApplicationError(message, type="unknown_plan", non_retryable=True) from None
-        return lambda contract, today: rules.schedule_change(
-            contract, next_plan=plan, requested=command, today=today
-        )
 
-    def _precheck_change(self, command: ScheduleChange) -> Decide:
-        return lambda contract, today: rules.precheck_schedule_change(
-            contract, next_plan_code=command.next_plan, today=today
-        )
+    # R5: schedule a next plan.
 
     @workflow.update(name="schedule_change")
     async def schedule_change(self, command: ScheduleChange) -> CommandResult:
-        return await self._execute("schedule_change", command, await self._plan_change(command))
+        plan = await self._load_plan(command.next_plan)
+        return await self._execute(
+            "schedule_change",
+            command,
+            lambda contract, today: rules.schedule_change(
+                contract, next_plan=plan, requested=command, today=today
+            ),
+        )
 
     @schedule_change.validator
     def _validate_schedule_change(self, command: ScheduleChange) -> None:
-        self._check(self._precheck_change(command))
+        self._check(
+            lambda contract, today: rules.precheck_schedule_change(
+                contract, next_plan_code=command.next_plan, today=today
+            )
+        )
 
     @workflow.signal(name="schedule_change")
     async def schedule_change_signal(self, command: ScheduleChange) -> None:
-        try:
-            self._check(self._precheck_change(command))
-            decide = await self._plan_change(command)
-        except ApplicationError as error:
-            await self._signal_refused("schedule_change", command, error)
-            return
-        await self._signalled("schedule_change", command, decide)
+        await self._signal(
+            "schedule_change", command, self._validate_schedule_change, self.schedule_change
+        )
+
+    # R6: cancel at the next invoice date.
 
     def _cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> Decide:
         return lambda contract, today: rules.cancel_at_next_invoice(
@@ -347,9 +361,14 @@ class ContractWorkflow:
 
     @workflow.signal(name="cancel_at_next_invoice")
     async def cancel_at_next_invoice_signal(self, command: CancelAtNextInvoice) -> None:
-        await self._signalled(
-            "cancel_at_next_invoice", command, self._cancel_at_next_invoice(command)
+        await self._signal(
+            "cancel_at_next_invoice",
+            command,
+            self._validate_cancel_at_next_invoice,
+            self.cancel_at_next_invoice,
         )
+
+    # Undo a scheduled change or end-of-term cancellation.
 
     def _clear_change(self, command: ClearChange) -> Decide:
         return lambda contract, today: rules.clear_change(contract, requested=command, today=today)
@@ -364,7 +383,9 @@ class ContractWorkflow:
 
     @workflow.signal(name="clear_change")
     async def clear_change_signal(self, command: ClearChange) -> None:
-        await self._signalled("clear_change", command, self._clear_change(command))
+        await self._signal("clear_change", command, self._validate_clear_change, self.clear_change)
+
+    # R7: manual cancellation, and its undo.
 
     def _cancel(self, command: Cancel) -> Decide:
         return lambda contract, today: rules.cancel(
@@ -381,7 +402,7 @@ class ContractWorkflow:
 
     @workflow.signal(name="cancel")
     async def cancel_signal(self, command: Cancel) -> None:
-        await self._signalled("cancel", command, self._cancel(command))
+        await self._signal("cancel", command, self._validate_cancel, self.cancel)
 
     def _uncancel(self, command: Uncancel) -> Decide:
         return lambda contract, today: rules.uncancel(contract, requested=command, today=today)
@@ -396,4 +417,137 @@ class ContractWorkflow:
 
     @workflow.signal(name="uncancel")
     async def uncancel_signal(self, command: Uncancel) -> None:
-        await self._signalled("uncancel", command, self._uncancel(command))
+        await self._signal("uncancel", command, self._validate_uncancel, self.uncancel)
+
+    # R8: a new term after this contract; and the manual change (cancel + new term) in one step.
+
+    def _new_term_decision(
+        self, command: NewTerm, plan: Plan, contract: Contract, today: date
+    ) -> rules.Decision | rules.Rejection:
+        return rules.new_term(
+            contract,
+            id=command.id or lifecycle.successor_id(contract.id),
+            plan=plan,
+            start=command.start,
+            price=command.price,
+            anchor=command.anchor,
+            prorate_first_invoice=command.prorate_first_invoice,
+            requested=command,
+            today=today,
+        )
+
+    def _switch_decision(
+        self, command: Switch, plan: Plan, contract: Contract, today: date
+    ) -> tuple[rules.Decision, rules.Decision] | rules.Rejection:
+        cancelled = rules.cancel(
+            contract, date=command.on, prorate=command.prorate, requested=command, today=today
+        )
+        if isinstance(cancelled, rules.Rejection):
+            return cancelled
+        term = rules.new_term(
+            cancelled.contract,
+            id=command.id or lifecycle.successor_id(contract.id),
+            plan=plan,
+            start=command.on,
+            price=command.price,
+            anchor=None,
+            prorate_first_invoice=command.prorate and plan.prorate_first_invoice,
+            requested=command,
+            today=today,
+        )
+        if isinstance(term, rules.Rejection):
+            return term
+        return cancelled, term
+
+    async def _continue_with(
+        self, name: str, command: Command, old: Contract, term: rules.Decision, effect: str
+    ) -> CommandResult:
+        """Record the new term and its link in one transaction, then start its workflow once."""
+        successor = term.contract
+        old = old.model_copy(update={"successor_id": successor.id})
+        info = workflow.info()
+        await workflow.execute_activity_method(
+            ContractActivities.record_new_term,
+            RecordNewTerm(
+                old=old,
+                successor=successor,
+                command=name,
+                requested=Command(actor=command.actor, reason=command.reason),
+                effect=effect,
+                key=f"{info.workflow_id}/{info.run_id}/{workflow.uuid4()}",
+            ),
+            start_to_close_timeout=WRITE_TIMEOUT,
+            retry_policy=WRITE_RETRY,
+            summary=f"{name} → contract {successor.id} by {command.actor}",
+        )
+        self._contract = old
+        self._changed = True
+        self._publish()
+        await self._start_successor(
+            successor, created=Command(actor=command.actor, reason=command.reason)
+        )
+        return CommandResult(
+            effect=effect,
+            warnings=term.warnings,
+            view=self._view(term.warnings),
+            successor=successor,
+        )
+
+    @workflow.update(name="new_term")
+    async def new_term(self, command: NewTerm) -> CommandResult:
+        plan = await self._load_plan(command.plan or self._contract.plan.code)
+        async with self._lock:
+            outcome = self._new_term_decision(command, plan, self._contract, self._today())
+            if isinstance(outcome, rules.Rejection):
+                await self._refuse("new_term", command, outcome)
+            return await self._continue_with(
+                "new_term", command, self._contract, outcome, outcome.effect
+            )
+
+    @new_term.validator
+    def _validate_new_term(self, command: NewTerm) -> None:
+        # Without the plan (a database read) only the plan-independent checks can run here.
+        outcome = self._new_term_decision(
+            command.model_copy(update={"prorate_first_invoice": False, "price": None}),
+            self._contract.plan,
+            self._contract,
+            self._today(),
+        )
+        if isinstance(outcome, rules.Rejection) and outcome.code not in _PLAN_DEPENDENT:
+            raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
+
+    @workflow.signal(name="new_term")
+    async def new_term_signal(self, command: NewTerm) -> None:
+        await self._signal("new_term", command, self._validate_new_term, self.new_term)
+
+    @workflow.update(name="switch")
+    async def switch(self, command: Switch) -> CommandResult:
+        plan = await self._load_plan(command.to_plan)
+        async with self._lock:
+            outcome = self._switch_decision(command, plan, self._contract, self._today())
+            if isinstance(outcome, rules.Rejection):
+                await self._refuse("switch", command, outcome)
+            cancelled, term = outcome
+            return await self._continue_with(
+                "switch", command, cancelled.contract, term, f"{cancelled.effect} {term.effect}"
+            )
+
+    @switch.validator
+    def _validate_switch(self, command: Switch) -> None:
+        self._check(
+            lambda contract, today: rules.cancel(
+                contract, date=command.on, prorate=command.prorate, requested=command, today=today
+            )
+        )
+
+    @workflow.signal(name="switch")
+    async def switch_signal(self, command: Switch) -> None:
+        await self._signal("switch", command, self._validate_switch, self.switch)
+
+
+class _AuditedRefusal(ApplicationError):
+    """A refusal already written to the audit log."""
+
+
+_PLAN_DEPENDENT = frozenset({"prorate_not_allowed", "invalid_price", "other_location"})
+"""Rejections of a new term that depend on the chosen plan, decided in the handler."""

@@ -52,6 +52,8 @@ class CommandResult(BaseModel):
     effect: str
     warnings: tuple[str, ...] = ()
     view: ContractView
+    successor: Contract | None = None
+    """The new term a `new_term` or `switch` created."""
 
 
 class ScheduleChange(Command):
@@ -79,5 +81,30 @@ class Uncancel(Command):
     """Undo a manual cancellation whose date is still ahead."""
 
 
-class NewTermPrice(BaseModel):
+class NewTerm(Command):
+    """R8: a new inactive contract that continues this one (the manual change's second step).
+
+    Every field has the seed platform's default: the same plan, that plan's price, the start on
+    this contract's cancellation date, this contract's billing anchor, no prorated first invoice.
+    """
+
+    id: str | None = Field(default=None, max_length=64)
+    plan: str | None = Field(default=None, max_length=64)
+    start: date | None = None
+    price: Decimal | None = None
+    anchor: date | None = None
+    prorate_first_invoice: bool = False
+
+
+class Switch(Command):
+    """The manual change in one step: cancel on `on` and continue with a new term on `to_plan`.
+
+    `prorate` applies both of the seed's toggles: the cancelled period is credited or its last
+    invoice prorated (R7), and the new term's first invoice is prorated (R8).
+    """
+
+    to_plan: str = Field(min_length=1, max_length=64)
+    on: date
+    prorate: bool = False
+    id: str | None = Field(default=None, max_length=64)
     price: Decimal | None = None
