@@ -109,7 +109,6 @@ def _draft(contract: Contract, day: date, *lines: InvoiceLine, **extra: object) 
             "currency": contract.currency,
             "issue_date": day,
             "lines": lines,
-            "replaces": contract.replaces,
             **extra,
         }
     )
@@ -130,7 +129,9 @@ def _invoice_period(contract: Contract, day: date, *, first: bool) -> Step:
             "billed_through": span_end,
         }
     )
-    draft = _draft(after, day, line, deposit_due=contract.plan.deposit if first else 0)
+    # Only the first invoice charges the deposit, taking over what the replaced contract held (R9).
+    deposit = {"deposit_due": contract.plan.deposit, "replaces": contract.replaces} if first else {}
+    draft = _draft(after, day, line, **deposit)
     verb = "Started; first invoice" if first else "Invoiced"
     return Step(
         day=day,
@@ -258,3 +259,20 @@ def upcoming_invoice_date(contract: Contract) -> date | None:
     if contract.cancellation is not None and contract.cancellation.date <= day:
         return None
     return day
+
+
+def upcoming(contract: Contract, *, events: int = 3) -> list[Step]:
+    """The next `events` steps of the contract's life, without changing anything (a preview).
+
+    An automated switch continues into the successor's first step, since that is what the
+    customer is invoiced next.
+    """
+    steps: list[Step] = []
+    current: Contract | None = contract
+    while current is not None and len(steps) < events:
+        if next_event_date(current) is None:
+            break
+        step = advance(current)
+        steps.append(step)
+        current = step.successor if step.successor is not None else step.contract
+    return steps

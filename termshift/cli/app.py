@@ -2,6 +2,7 @@
 
 import typer
 
+from termshift.cli import steering  # noqa: F401 (registers its commands on `contracts`)
 from termshift.cli.catalog import customers, locations, plans
 from termshift.cli.contracts import contracts
 from termshift.cli.invoices import invoices

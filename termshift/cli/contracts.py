@@ -8,7 +8,7 @@ import typer
 from pydantic import BaseModel
 from rich.table import Table
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing.contract import Command, Contract, ContractStatus, new_contract
@@ -56,10 +56,10 @@ class ContractShown(BaseModel):
 
 
 def _parse_date(text: str | None, what: str) -> date | None:
-    return None if text is None else _required_date(text, what)
+    return None if text is None else required_date(text, what)
 
 
-def _required_date(text: str, what: str) -> date:
+def required_date(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -118,7 +118,7 @@ def create(
                 customer_id=buyer.id,
                 location=site,
                 plan=tariff,
-                start=_required_date(start, "Start date"),
+                start=required_date(start, "Start date"),
                 price=price,
                 anchor=_parse_date(anchor, "Anchor"),
                 prorate_first_invoice=prorate_first_invoice,
@@ -187,7 +187,10 @@ async def live_view(temporal: Client, contract_id: str) -> tuple[str, ContractVi
         raise
     status = description.status or WorkflowExecutionStatus.RUNNING
     if status is WorkflowExecutionStatus.RUNNING:
-        return "running", await handle.query(ContractWorkflow.state)
+        try:
+            return "running", await handle.query(ContractWorkflow.state)
+        except WorkflowQueryFailedError as error:
+            return f"running, but its state cannot be read: {error}", None
     if status is WorkflowExecutionStatus.COMPLETED:
         return "completed", await handle.result()
     return status.name.lower(), None

@@ -24,15 +24,16 @@ def list_invoices(
         if json:
             emit_json(rows)
             return
-        table = Table("number", "date", "contract", "customer", "total", "lines")
+        table = Table("date", "contract", "customer", "total", "lines")
+        table.add_column("number", no_wrap=True)
         for row in rows:
             table.add_row(
-                row.number,
                 str(row.issue_date),
                 row.contract_id,
                 row.customer_id,
                 format_money(row.total, row.currency),
                 ", ".join(line.kind.value for line in row.lines),
+                row.number,
             )
         console.print(table)
 
