@@ -6,6 +6,8 @@ from termshift.cli import steering  # noqa: F401 (registers its commands on `con
 from termshift.cli.catalog import customers, locations, plans
 from termshift.cli.contracts import contracts
 from termshift.cli.invoices import invoices
+from termshift.cli.reconcile import reconcile_command
+from termshift.cli.simulate import simulate_command
 
 app = typer.Typer(
     name="starter.py",
@@ -18,3 +20,5 @@ app.add_typer(plans, name="plans")
 app.add_typer(customers, name="customers")
 app.add_typer(contracts, name="contracts")
 app.add_typer(invoices, name="invoices")
+app.command("reconcile")(reconcile_command)
+app.command("simulate")(simulate_command)

@@ -14,8 +14,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities import catalog
@@ -66,10 +70,6 @@ def seed_catalog(database: Database) -> None:
         catalog.add_plan(database, plan, SETUP)
 
 
-def money(text: str) -> Decimal:
-    return Decimal(text)
-
-
 Line = tuple[date, str, date, date, Decimal]
 """An invoice line as a user reads it: issue date, kind, period start and end, amount."""
 
@@ -110,6 +110,19 @@ class Scenario:
         """Skip the server's time to 12:00 local on `day`, after that day's invoicing."""
         await sleep_until(self.env, day, TZ)
         assert local_date(await self.env.get_current_time(), TZ) == day
+
+    async def ends(self, contract_id: str, day: date) -> None:
+        """Skip to 00:00 local on `day`, when the contract `contract_id` ends, and wait until its
+        workflow has completed.
+
+        For a new term (a child workflow of the contract it replaces) this is where a test stops:
+        once a child workflow completes, the time-skipping test server no longer skips time
+        (temporalio/sdk-java#2392), so the end is awaited at its exact instant, in real time.
+        """
+        await sleep_until(self.env, day, TZ, hour=0)
+        async with asyncio.timeout(10):
+            while await self.status(contract_id) is WorkflowExecutionStatus.RUNNING:
+                await asyncio.sleep(0.05)
 
     # -- contracts ------------------------------------------------------------------------
 
@@ -161,18 +174,30 @@ class Scenario:
 
     async def update(self, contract_id: str, update: Any, command: Command) -> CommandResult:
         """Send an admin command as an update; returns what the workflow did."""
-        result: CommandResult = await self.handle(contract_id).execute_update(update, command)
+        result: CommandResult = await self.handle(contract_id).execute_update(
+            update, command, result_type=CommandResult
+        )
         return result
 
     async def signal(self, contract_id: str, signal: Any, command: Command) -> ContractView:
         """Send an admin command as a signal and wait until the workflow has handled it: the
-        contract changed or the refusal is recorded (each command here changes one of them)."""
+        contract changed or the refusal is recorded (each command here changes one of them), and
+        its audit entry is written (a refusal is recorded in the state first)."""
         before = await self.state(contract_id)
+        audited = len(self.audit(contract_id))
         await self.handle(contract_id).signal(signal, command)
-        return await self.until(
+        view = await self.until(
             contract_id,
             lambda view: view.contract != before.contract or view.refused != before.refused,
         )
+        await self.audited(contract_id, audited + 1)
+        return view
+
+    async def audited(self, contract_id: str, count: int, timeout: float = 10) -> None:
+        """Wait until the contract has `count` audit entries."""
+        async with asyncio.timeout(timeout):
+            while len(self.audit(contract_id)) < count:
+                await asyncio.sleep(0.05)
 
     async def until(
         self, contract_id: str, done: Callable[[ContractView], bool], timeout: float = 10
@@ -197,6 +222,36 @@ class Scenario:
         assert refusal.non_retryable
         assert await self.snapshot(contract_id) == before
         return refusal
+
+    async def refuse_ended(self, contract_id: str, update: Any, command: Command) -> Exception:
+        """Send an update to a contract whose workflow has ended: refused, and nothing changes."""
+        before = await self.snapshot(contract_id)
+        try:
+            result = await self.update(contract_id, update, command)
+        except (WorkflowUpdateFailedError, RPCError) as error:
+            refusal: Exception = error
+        else:
+            raise AssertionError(f"{command!r} was accepted: {result.effect}")
+        if isinstance(refusal, RPCError):
+            assert refusal.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
+        assert await self.snapshot(contract_id) == before
+        return refusal
+
+    async def status(self, contract_id: str) -> WorkflowExecutionStatus:
+        """The workflow's status (read raw: the test server's datetime search attributes do not
+        decode in `WorkflowHandle.describe`)."""
+        described = await self.client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=self.client.namespace,
+                execution=WorkflowExecution(workflow_id=workflow_id(contract_id)),
+            )
+        )
+        return WorkflowExecutionStatus(described.workflow_execution_info.status)
+
+    async def events(self, contract_id: str, event_type: EventType.ValueType) -> int:
+        """How many events of `event_type` the contract's workflow history holds."""
+        history = await self.handle(contract_id).fetch_history()
+        return sum(1 for event in history.events if event.event_type == event_type)
 
     async def snapshot(self, contract_id: str) -> Snapshot:
         customer_id = self.contract(contract_id).customer_id
@@ -231,6 +286,10 @@ class Scenario:
 
     def lines(self, contract_id: str) -> list[Line]:
         return lines(self.invoices(contract_id=contract_id))
+
+    def plan_lines(self, contract_id: str, *, since: date) -> list[Line]:
+        """The contract's plan lines on invoices issued on or after `since`."""
+        return [line for line in self.lines(contract_id) if line[1] == "plan" and line[0] >= since]
 
     def held(self, customer_id: str) -> Decimal:
         with self.database.session() as session:

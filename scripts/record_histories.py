@@ -1,0 +1,204 @@
+"""Record the workflow histories that the replay tests check (tests/histories/*.json).
+
+    .venv/bin/python scripts/record_histories.py
+
+Runs each lifecycle through the real workflow — plain billing, automated switch, manual change,
+cancellation, continue-as-new — and saves every workflow's history. Re-record only when a change
+to the workflow is meant to be incompatible (and then only for workflows that no longer run
+anywhere); otherwise keep the old histories: they are what running contracts look like.
+"""
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from temporalio.client import Client  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from activities import catalog  # noqa: E402
+from billing.calendar import local_date  # noqa: E402
+from billing.contract import Command, Customer, Location, Plan, new_contract  # noqa: E402
+from store.db import Database  # noqa: E402
+from termshift.contracts import create_contract  # noqa: E402
+from tests.support.temporal import (  # noqa: E402
+    new_task_queue,
+    running_worker,
+    sleep_until,
+    start_dev_server,
+    start_time_skipping,
+)
+from workflows import ContractWorkflow, workflow_id  # noqa: E402
+from workflows.messages import Cancel, ScheduleChange, Switch  # noqa: E402
+
+HISTORIES = ROOT / "tests" / "histories"
+TZ = "Europe/Berlin"
+ADMIN = Command(actor="recorder", reason="replay fixture")
+LOCATION = Location(id="ber", name="Berlin", timezone=TZ, currency="EUR")
+DESK = Plan(
+    code="desk",
+    name="Hot desk",
+    location_id="ber",
+    price=Decimal("1500.00"),
+    deposit=Decimal("200.00"),
+    prorate_first_invoice=True,
+)
+OFFICE = Plan(
+    code="office",
+    name="Office",
+    location_id="ber",
+    price=Decimal("2500.00"),
+    deposit=Decimal("1000.00"),
+    prorate_first_invoice=True,
+)
+ADA = Customer(id="ada", name="Ada Lovelace", email="ada@example.com", location_id="ber")
+
+Lifecycle = Callable[[WorkflowEnvironment, Client, Database, str, date], Awaitable[list[str]]]
+
+
+def month(first: date, months: int) -> date:
+    year, month0 = divmod(first.year * 12 + first.month - 1 + months, 12)
+    return date(year, month0 + 1, 1)
+
+
+async def plain_billing(
+    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+) -> list[str]:
+    contract = new_contract(
+        id="plain", customer_id="ada", location=LOCATION, plan=DESK,
+        start=first.replace(day=17), anchor=first, prorate_first_invoice=True,
+    )  # fmt: skip
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, month(first, 3), TZ)
+    return [contract.id]
+
+
+async def automated_switch(
+    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+) -> list[str]:
+    contract = new_contract(id="auto", customer_id="ada", location=LOCATION, plan=DESK, start=first)
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=9), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(
+        ContractWorkflow.schedule_change, ScheduleChange(next_plan="office", actor="maria")
+    )
+    await sleep_until(env, month(first, 2), TZ)
+    return [contract.id, f"{contract.id}-t2"]
+
+
+async def manual_change(
+    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+) -> list[str]:
+    contract = new_contract(
+        id="manual", customer_id="ada", location=LOCATION, plan=DESK, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=5), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(
+        ContractWorkflow.switch,
+        Switch(to_plan="office", on=first + timedelta(days=20), prorate=True, actor="maria"),
+    )
+    await sleep_until(env, month(first, 2), TZ)
+    return [contract.id, f"{contract.id}-t2"]
+
+
+async def cancellation(
+    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+) -> list[str]:
+    contract = new_contract(
+        id="leave", customer_id="ada", location=LOCATION, plan=DESK, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, month(first, 1) + timedelta(days=3), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(
+        ContractWorkflow.cancel,
+        Cancel(date=month(first, 1) + timedelta(days=20), prorate=True, actor="maria"),
+    )
+    await sleep_until(env, month(first, 3), TZ)
+    return [contract.id]
+
+
+async def record(name: str, lifecycle: Lifecycle) -> None:
+    env = await start_time_skipping()
+    db = Database("sqlite://")
+    db.migrate()
+    catalog.add_location(db, LOCATION, ADMIN)
+    for plan in (DESK, OFFICE):
+        catalog.add_plan(db, plan, ADMIN)
+    catalog.add_customer(db, ADA, ADMIN)
+    queue = new_task_queue()
+    first = month(local_date(await env.get_current_time(), TZ), 2)
+    async with running_worker(env.client, db, queue):
+        ids = await lifecycle(env, env.client, db, queue, first)
+        await save(env.client, name, ids)
+    await env.shutdown()
+
+
+async def record_continue_as_new() -> None:
+    env = await start_dev_server(
+        ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]
+    )
+    db = Database("sqlite://")
+    db.migrate()
+    catalog.add_location(db, LOCATION, ADMIN)
+    catalog.add_plan(db, DESK, ADMIN)
+    catalog.add_customer(db, ADA, ADMIN)
+    queue = new_task_queue()
+    today = local_date(await env.get_current_time(), TZ)
+    contract = new_contract(
+        id="long", customer_id="ada", location=LOCATION, plan=DESK, start=month(today, -12)
+    )
+    async with running_worker(env.client, db, queue):
+        await create_contract(env.client, contract, ADMIN, task_queue=queue)
+        handle = env.client.get_workflow_handle(workflow_id(contract.id))
+        for _ in range(300):
+            if (await handle.query(ContractWorkflow.state)).invoices_issued >= 13:
+                break
+            await asyncio.sleep(0.1)
+        runs = [
+            execution.run_id
+            async for execution in env.client.list_workflows(f"WorkflowId = '{handle.id}'")
+        ]
+        for index, run_id in enumerate(reversed(runs)):
+            history = await env.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+            write(f"continue-as-new-run{index + 1}", handle.id, history.to_json())
+    await env.shutdown()
+
+
+async def save(client: Client, name: str, contract_ids: list[str]) -> None:
+    for contract_id in contract_ids:
+        history = await client.get_workflow_handle(workflow_id(contract_id)).fetch_history()
+        suffix = "" if contract_id == contract_ids[0] else "-successor"
+        write(f"{name}{suffix}", workflow_id(contract_id), history.to_json())
+
+
+def write(name: str, workflow: str, history_json: str) -> None:
+    path = HISTORIES / f"{name}.json"
+    document = {"workflow_id": workflow, "history": json.loads(history_json)}
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+async def main() -> None:
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    for name, lifecycle in (
+        ("plain-billing", plain_billing),
+        ("automated-switch", automated_switch),
+        ("manual-change", manual_change),
+        ("cancellation", cancellation),
+    ):
+        await record(name, lifecycle)
+    await record_continue_as_new()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,120 @@
+"""`simulate SCENARIO.yaml`: play a scenario through the real workflow on a time-skipping server.
+
+Exit codes as everywhere: 0 done (rejected commands are part of the story, not a failure), 2 the
+scenario file is invalid (every problem named by its place, e.g. `actions[3].do.cancel.date`),
+1 anything else. With `--json` stdout carries only the JSON of SPEC §6; progress goes to stderr.
+"""
+
+import asyncio
+import datetime as dt
+import json as jsonlib
+import logging
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from termshift.cli._common import EXIT_FAILED, EXIT_REFUSED, JsonOption, errors
+from termshift.simulator import ScenarioError, SimulationResult, load_scenario, simulate
+
+ScenarioArgument = Annotated[
+    Path, typer.Argument(help="Scenario file (YAML): currency, timezone, plans, contracts, …")
+]
+
+
+def simulate_command(scenario: ScenarioArgument, json: JsonOption = False) -> None:
+    """Run a scenario through the real contract workflow and print what happened, day by day."""
+    try:
+        parsed = load_scenario(scenario)
+    except ScenarioError as error:
+        _invalid(scenario, error)
+    # The worker logs refused commands (activities failing on purpose): the report says it better.
+    logging.getLogger("temporalio").setLevel(logging.CRITICAL)
+    try:
+        with errors.status(f"simulating {scenario.name}…") as status:
+
+            def progress(day: dt.date) -> None:
+                status.update(f"simulating {scenario.name}: {day:%Y-%m-%d}…")
+
+            result = asyncio.run(simulate(parsed, progress=progress))
+    except ScenarioError as error:
+        _invalid(scenario, error)
+    except Exception as error:
+        _fail(EXIT_FAILED, f"{type(error).__name__}: {error}")
+    if json:
+        sys.stdout.write(jsonlib.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        print_timeline(result, Console())
+
+
+def _invalid(scenario: Path, error: ScenarioError) -> NoReturn:
+    problems = "".join(f"\n  {problem}" for problem in error.problems)
+    _fail(EXIT_REFUSED, f"invalid scenario {scenario}:{problems}")
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    label = "Refused" if code == EXIT_REFUSED else "Failed"
+    errors.print(f"[bold red]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_timeline(result: SimulationResult, console: Console) -> None:
+    """Day by day: contracts starting and ending, invoices with their lines, commands sent."""
+    currency = result.currency
+    days: dict[dt.date, list[tuple[str, RenderableType]]] = defaultdict(list)
+    for contract in result.contracts:
+        if contract.end is not None:
+            days[contract.end].append(
+                (
+                    "00:00 [red]ends[/]",
+                    f"contract [bold]{contract.id}[/] (its first day not served)",
+                )
+            )
+    for contract in result.contracts:
+        if contract.status != "inactive":
+            replaces = f", replacing {contract.replaces}" if contract.replaces else ""
+            days[contract.start].append(
+                (
+                    "00:00 [green]starts[/]",
+                    f"contract [bold]{contract.id}[/] on {contract.plan} at {contract.price} "
+                    f"{currency}{replaces}",
+                )
+            )
+    for invoice in result.invoices:
+        lines = Table.grid(padding=(0, 2))
+        lines.add_column(min_width=16)
+        lines.add_column(min_width=24)
+        lines.add_column(min_width=14, justify="right")
+        for line in invoice.lines:
+            span = (
+                f"{line.period_start} to {line.period_end}"
+                if line.period_start != line.period_end
+                else str(line.period_start)
+            )
+            lines.add_row(line.kind, span, f"{line.amount} {currency}")
+        lines.add_row("total", "", Text(f"{invoice.total} {currency}", style="bold"))
+        days[invoice.date].append(
+            ("00:00 [cyan]invoice[/]", Group(f"contract [bold]{invoice.contract}[/]", lines))
+        )
+    for command in result.commands:
+        text = f"{command.action} on [bold]{command.contract}[/]: {escape(command.message)}"
+        for warning in command.warnings:
+            text += f"\n[yellow]warning:[/] {escape(warning)}"
+        label = "[blue]12:00[/] " + ("accepted" if command.accepted else "[bold red]refused[/]")
+        days[command.on].append((label, text))
+    for day in sorted(days):
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(width=16, no_wrap=True)
+        grid.add_column()
+        for label, entry in days[day]:
+            grid.add_row(label, entry)
+        console.print(f"[bold underline]{day}[/]")
+        console.print(grid, highlight=False)
+    held = ", ".join(f"{d.customer} {d.held} {currency}" for d in result.deposits)
+    console.print(f"[bold]Deposits held after {result.until}:[/] {held}", highlight=False)

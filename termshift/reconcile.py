@@ -1,0 +1,486 @@
+"""Reconciling the billing database with Temporal: every live contract has its running workflow.
+
+The database is the system of record and each contract's workflow `contract-<id>` its only
+scheduler, so the two must agree. `reconcile` compares them and reports each disagreement as a
+`Finding`:
+
+- **missing workflow** — the database says `inactive` or `active`, but no workflow runs. If the id
+  never had a workflow, it is started again from the stored contract (`create_contract`, which is
+  idempotent: the register activity finds the row). If a run exists that has closed (completed,
+  terminated, failed…), it is *not* started again, so the contract can never be billed twice:
+  an admin decides (the update-with-start's `REJECT_DUPLICATE` policy guards this too).
+- **orphan workflow** — a `contract-*` workflow runs, but the database has no row. While it still
+  waits for its registration (its `state` says `registered=false`) a worker will write the row:
+  nothing to do. Otherwise it is reported with the command to inspect it — never terminated here.
+- **out of sync** — the database's status differs from the workflow's live `state`
+  (informational: the workflow writes its state with its next step).
+- **unreadable state** — a running workflow whose `state` query fails (e.g. a failing workflow
+  task): an admin must look at it.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, computed_field
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from billing.contract import Command, Contract, ContractStatus
+from store import repository
+from store.db import Database
+from store.errors import NotFound
+from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
+from workflows import ContractWorkflow, workflow_id
+from workflows.messages import ContractInput, ContractView
+
+RUNNING_CONTRACTS = "WorkflowType = 'Contract' AND ExecutionStatus = 'Running'"
+"""The visibility query for every running contract workflow of the namespace."""
+PREFIX = workflow_id("")
+LIVE = frozenset({ContractStatus.INACTIVE, ContractStatus.ACTIVE})
+"""Statuses whose contract must have a running workflow."""
+REGISTER_ACTIVITY = "register_contract"
+NO_WORKER_WAIT = 2.0
+"""How long a repair waits for its registration when no worker polls the task queue."""
+
+
+class FindingKind(StrEnum):
+    MISSING_WORKFLOW = "missing workflow"
+    ORPHAN_WORKFLOW = "orphan workflow"
+    OUT_OF_SYNC = "out of sync"
+    UNREADABLE_STATE = "unreadable state"
+
+
+class Outcome(StrEnum):
+    REPAIRED = "repaired"
+    WOULD_REPAIR = "would repair"
+    """Dry run: a run without `--dry-run` repairs it."""
+    NEEDS_ATTENTION = "needs attention"
+    """Not repaired automatically: an admin decides."""
+    INFO = "info"
+    """Nothing to do."""
+
+
+class Finding(BaseModel):
+    """One disagreement between the database and Temporal, and what was (or would be) done."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: FindingKind
+    contract_id: str
+    workflow_id: str
+    outcome: Outcome
+    detail: str
+    """What disagrees, in words."""
+    action: str
+    """What was done (`repaired`), would be done (`would repair`), or what to do."""
+    database_status: ContractStatus | None = None
+    """The stored contract's status (None: no row)."""
+    workflow_status: str | None = None
+    """`running`, `missing`, or how the workflow closed (`terminated`, `completed`…)."""
+    workflow_state_status: ContractStatus | None = None
+    """The status in the workflow's live `state`, when it was read."""
+
+
+class ReconcileReport(BaseModel):
+    dry_run: bool
+    namespace: str
+    task_queue: str
+    """Where repaired workflows are started."""
+    contracts_in_database: int
+    running_workflows: int
+    checked: int
+    """Contracts checked: every row, and every running workflow without one."""
+    findings: list[Finding]
+    notes: list[str]
+    """What could not be checked, and why."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def repaired(self) -> int:
+        return self._count(Outcome.REPAIRED)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def would_repair(self) -> int:
+        return self._count(Outcome.WOULD_REPAIR)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def needs_attention(self) -> int:
+        return self._count(Outcome.NEEDS_ATTENTION)
+
+    def _count(self, outcome: Outcome) -> int:
+        return sum(1 for finding in self.findings if finding.outcome is outcome)
+
+
+Progress = Callable[[str], None]
+
+
+async def reconcile(
+    client: Client,
+    database: Database,
+    *,
+    task_queue: str,
+    requested: Command,
+    dry_run: bool = False,
+    query_timeout: float = 5.0,
+    registration_timeout: float = 30.0,
+    concurrency: int = 16,
+    progress: Progress | None = None,
+) -> ReconcileReport:
+    """Compare the database with the client's namespace; repair what is safe unless `dry_run`.
+
+    Missing workflows are started on `task_queue`; `requested` (who and why) goes to the audit log.
+    """
+    reconciler = _Reconciler(
+        client,
+        database,
+        task_queue=task_queue,
+        requested=requested,
+        dry_run=dry_run,
+        query_timeout=timedelta(seconds=query_timeout),
+        registration_timeout=registration_timeout,
+        progress=progress or (lambda _message: None),
+    )
+    return await reconciler.run(concurrency)
+
+
+class _Reconciler:
+    def __init__(
+        self,
+        client: Client,
+        database: Database,
+        *,
+        task_queue: str,
+        requested: Command,
+        dry_run: bool,
+        query_timeout: timedelta,
+        registration_timeout: float,
+        progress: Progress,
+    ) -> None:
+        self._client = client
+        self._database = database
+        self._task_queue = task_queue
+        self._requested = requested
+        self._dry_run = dry_run
+        self._query_timeout = query_timeout
+        self._registration_timeout = registration_timeout
+        self._say = progress
+        self._workers: dict[str, asyncio.Task[bool]] = {}
+        self._unanswered: dict[str, int] = {}
+        """Task queue → running workflows whose state could not be compared (no worker)."""
+
+    async def run(self, concurrency: int) -> ReconcileReport:
+        # Workflows first: a contract created meanwhile then has its row in what is read next.
+        self._say("Listing running contract workflows…")
+        running: dict[str, WorkflowExecution] = {}
+        async for execution in self._client.list_workflows(RUNNING_CONTRACTS):
+            if execution.id.startswith(PREFIX):
+                running[execution.id] = execution
+        self._say("Reading contracts from the billing database…")
+        with self._database.session() as session:
+            records = {record.contract.id: record for record in repository.list_contracts(session)}
+        orphans = [wid for wid in running if wid.removeprefix(PREFIX) not in records]
+        checks: list[Awaitable[Finding | None]] = [
+            self._check_contract(record.contract, running.get(workflow_id(record.contract.id)))
+            for record in records.values()
+        ]
+        checks += [self._check_orphan(running[wid]) for wid in orphans]
+
+        limit = asyncio.Semaphore(max(1, concurrency))
+        done = 0
+
+        async def check(job: Awaitable[Finding | None]) -> Finding | None:
+            nonlocal done
+            async with limit:
+                finding = await job
+            done += 1
+            self._say(f"Checked {done} of {len(checks)} contracts…")
+            return finding
+
+        results = await asyncio.gather(*(check(job) for job in checks))
+        findings = sorted(
+            (finding for finding in results if finding is not None),
+            key=lambda finding: (list(FindingKind).index(finding.kind), finding.contract_id),
+        )
+        notes = [
+            f"No worker answered on task queue {queue}: the live state of {count} running "
+            "workflow(s) was not compared with the database. Is the worker running?"
+            for queue, count in sorted(self._unanswered.items())
+        ]
+        return ReconcileReport(
+            dry_run=self._dry_run,
+            namespace=self._client.namespace,
+            task_queue=self._task_queue,
+            contracts_in_database=len(records),
+            running_workflows=len(running),
+            checked=len(checks),
+            findings=findings,
+            notes=notes,
+        )
+
+    # -- contracts in the database ----------------------------------------------------------
+
+    async def _check_contract(
+        self, contract: Contract, execution: WorkflowExecution | None
+    ) -> Finding | None:
+        wid = workflow_id(contract.id)
+        handle = self._client.get_workflow_handle(wid)
+        queue = execution.task_queue if execution is not None else None
+        if execution is None:
+            # Not listed as running: visibility may lag behind, the description does not.
+            description = await _describe(handle)
+            if description is not None and description.status is WorkflowExecutionStatus.RUNNING:
+                queue = description.raw_description.execution_config.task_queue.name
+            elif contract.status not in LIVE:
+                return None
+            elif description is None:
+                return await self._missing(contract)
+            else:
+                return _closed(contract, description)
+        return await self._compare(contract, handle, queue or self._task_queue)
+
+    async def _missing(self, contract: Contract) -> Finding:
+        wid = workflow_id(contract.id)
+
+        def finding(outcome: Outcome, action: str) -> Finding:
+            return Finding(
+                kind=FindingKind.MISSING_WORKFLOW,
+                contract_id=contract.id,
+                workflow_id=wid,
+                outcome=outcome,
+                detail=f"The database says {contract.status.value}, but workflow {wid} was "
+                "never started (no run exists).",
+                action=action,
+                database_status=contract.status,
+                workflow_status="missing",
+            )
+
+        if self._dry_run:
+            return finding(
+                Outcome.WOULD_REPAIR,
+                f"Would start {wid} on task queue {self._task_queue} from the stored contract.",
+            )
+        has_worker = await self._has_worker(self._task_queue)
+        wait = self._registration_timeout if has_worker else NO_WORKER_WAIT
+        try:
+            view = await create_contract(
+                self._client, contract, self._requested, task_queue=self._task_queue, timeout=wait
+            )
+        except ContractNotCreated as error:
+            return finding(Outcome.NEEDS_ATTENTION, f"Not started: {error}")
+        except ContractNotRecordedYet:
+            return finding(
+                Outcome.NEEDS_ATTENTION,
+                f"Started {wid} on task queue {self._task_queue}, but no worker picked it up "
+                f"within {wait:.0f}s: start the worker (`scripts/up` or `python worker.py`); "
+                "the workflow continues once it runs.",
+            )
+        except RPCError as error:
+            return finding(Outcome.NEEDS_ATTENTION, f"Could not start it: {error}")
+        self._audit(contract, f"Workflow {wid} was missing: started it from the stored contract.")
+        return finding(
+            Outcome.REPAIRED,
+            f"Started {wid} from the stored contract; it is registered. {view.next_event}",
+        )
+
+    def _recorded(self, contract_id: str) -> bool:
+        with self._database.session() as session:
+            try:
+                repository.get_contract(session, contract_id)
+            except NotFound:
+                return False
+            return True
+
+    def _audit(self, contract: Contract, effect: str) -> None:
+        with self._database.session() as session:
+            repository.record_audit(
+                session,
+                key=f"reconcile/{uuid.uuid4()}",
+                at=datetime.now(UTC),
+                actor=self._requested.actor,
+                reason=self._requested.reason,
+                command="reconcile",
+                contract_id=contract.id,
+                effect=effect,
+            )
+
+    async def _compare(
+        self, contract: Contract, handle: WorkflowHandle[Any, Any], queue: str
+    ) -> Finding | None:
+        view = await self._state(handle, queue)
+        if isinstance(view, WorkflowQueryFailedError):
+            return Finding(
+                kind=FindingKind.UNREADABLE_STATE,
+                contract_id=contract.id,
+                workflow_id=handle.id,
+                outcome=Outcome.NEEDS_ATTENTION,
+                detail=f"Workflow {handle.id} runs, but its state query fails: {view}",
+                action=f"Inspect it: `temporal workflow describe -w {handle.id}` "
+                "(a failing workflow task shows there) and the worker's log.",
+                database_status=contract.status,
+                workflow_status="running",
+            )
+        if view is None:
+            self._unanswered[queue] = self._unanswered.get(queue, 0) + 1
+            return None
+        live = view.contract.status
+        if live is contract.status:
+            return None
+        return Finding(
+            kind=FindingKind.OUT_OF_SYNC,
+            contract_id=contract.id,
+            workflow_id=handle.id,
+            outcome=Outcome.INFO,
+            detail=f"The database says {contract.status.value}, the workflow's state says "
+            f"{live.value}.",
+            action="None (informational): the workflow writes its state with its next step; "
+            f"compare with `python starter.py contracts show {contract.id}`.",
+            database_status=contract.status,
+            workflow_status="running",
+            workflow_state_status=live,
+        )
+
+    # -- running workflows without a row ------------------------------------------------------
+
+    async def _check_orphan(self, execution: WorkflowExecution) -> Finding | None:
+        wid = execution.id
+        contract_id = wid.removeprefix(PREFIX)
+        handle = self._client.get_workflow_handle(wid)
+        view = await self._state(handle, execution.task_queue)
+        if isinstance(view, ContractView):
+            registered = view.registered
+            live: ContractStatus | None = view.contract.status
+        else:
+            registered = await self._registered_in_history(handle)
+            live = None
+
+        def finding(outcome: Outcome, detail: str, action: str) -> Finding:
+            return Finding(
+                kind=FindingKind.ORPHAN_WORKFLOW,
+                contract_id=contract_id,
+                workflow_id=wid,
+                outcome=outcome,
+                detail=detail,
+                action=action,
+                workflow_status="running",
+                workflow_state_status=live,
+            )
+
+        if not registered:
+            worker = await self._has_worker(execution.task_queue)
+            waiting = "" if worker else f" (no worker polls task queue {execution.task_queue} now)"
+            return finding(
+                Outcome.INFO,
+                f"Workflow {wid} runs, but the database has no contract {contract_id}: "
+                f"it still waits for its registration{waiting}.",
+                f"Nothing to do: a worker on task queue {execution.task_queue} records the "
+                "contract.",
+            )
+        if self._recorded(contract_id):
+            return None  # its row was written after the database was read
+        return finding(
+            Outcome.NEEDS_ATTENTION,
+            f"Workflow {wid} runs and says its contract is recorded, but the database has no "
+            f"contract {contract_id} (another database? a restored backup?).",
+            f"Not terminated. Inspect it: `temporal workflow describe -w {wid}`; if it must not "
+            f"bill, `temporal workflow terminate -w {wid} --reason ...`.",
+        )
+
+    async def _registered_in_history(self, handle: WorkflowHandle[Any, Any]) -> bool:
+        """Registered when its input says so (continued, or a successor) or its register activity
+        completed in this run."""
+        scheduled: set[int] = set()
+        async for event in handle.fetch_history_events():
+            if event.HasField("workflow_execution_started_event_attributes"):
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                try:
+                    decoded = await self._client.data_converter.decode(payloads, [ContractInput])
+                except Exception:  # an input this version cannot read: look at the activities
+                    decoded = []
+                if decoded and isinstance(decoded[0], ContractInput) and decoded[0].registered:
+                    return True
+            elif event.HasField("activity_task_scheduled_event_attributes"):
+                attributes = event.activity_task_scheduled_event_attributes
+                if attributes.activity_type.name == REGISTER_ACTIVITY:
+                    scheduled.add(event.event_id)
+            elif (
+                event.HasField("activity_task_completed_event_attributes")
+                and event.activity_task_completed_event_attributes.scheduled_event_id in scheduled
+            ):
+                return True
+        return False
+
+    # -- Temporal ---------------------------------------------------------------------------
+
+    async def _state(
+        self, handle: WorkflowHandle[Any, Any], queue: str
+    ) -> ContractView | WorkflowQueryFailedError | None:
+        """The workflow's live state; the query's failure; None when no worker answers."""
+        if not await self._has_worker(queue):
+            return None
+        try:
+            return await handle.query(ContractWorkflow.state, rpc_timeout=self._query_timeout)
+        except WorkflowQueryFailedError as error:
+            return error
+        except RPCError:
+            return None
+
+    async def _has_worker(self, queue: str) -> bool:
+        """Whether a worker polls `queue` (a query to a workflow without one would hang)."""
+        if queue not in self._workers:
+            self._workers[queue] = asyncio.create_task(self._pollers(queue))
+        return await self._workers[queue]
+
+    async def _pollers(self, queue: str) -> bool:
+        request = DescribeTaskQueueRequest(
+            namespace=self._client.namespace,
+            task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        try:
+            response = await self._client.workflow_service.describe_task_queue(request)
+        except RPCError:
+            return True  # cannot tell: ask, the query's timeout bounds the wait
+        return len(response.pollers) > 0
+
+
+async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
+    try:
+        return await handle.describe()
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def _closed(contract: Contract, description: WorkflowExecutionDescription) -> Finding:
+    wid = workflow_id(contract.id)
+    status = description.status.name.lower() if description.status else "closed"
+    when = f" at {description.close_time:%Y-%m-%d %H:%M} UTC" if description.close_time else ""
+    return Finding(
+        kind=FindingKind.MISSING_WORKFLOW,
+        contract_id=contract.id,
+        workflow_id=wid,
+        outcome=Outcome.NEEDS_ATTENTION,
+        detail=f"The database says {contract.status.value}, but workflow {wid} is {status}"
+        f"{when}. It is not started again, so the contract cannot be billed twice.",
+        action=f"Decide by hand. Inspect it: `temporal workflow describe -w {wid}` and "
+        f"`python starter.py contracts show {contract.id}`.",
+        database_status=contract.status,
+        workflow_status=status,
+    )

@@ -1,0 +1,34 @@
+"""Determinism guard: today's workflow code must replay every recorded history exactly.
+
+The histories under tests/histories were recorded by scripts/record_histories.py from each
+lifecycle. A change to the workflow that would break a running contract fails here; guard it with
+`workflow.patched` (see docs/WORKFLOW_CHANGES.md) instead of re-recording.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows import ContractWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+LIFECYCLES = {"plain-billing", "automated-switch", "manual-change", "cancellation"}
+
+
+def test_every_lifecycle_has_a_recorded_history() -> None:
+    names = {path.stem for path in HISTORIES}
+    assert LIFECYCLES <= names
+    assert any(name.startswith("continue-as-new") for name in names)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    document = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(document["workflow_id"], document["history"])
+    replayer = Replayer(workflows=[ContractWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
