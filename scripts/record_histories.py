@@ -59,7 +59,7 @@ OFFICE = Plan(
 )
 ADA = Customer(id="ada", name="Ada Lovelace", email="ada@example.com", location_id="ber")
 
-Lifecycle = Callable[[WorkflowEnvironment, Client, Database, str, date], Awaitable[list[str]]]
+Lifecycle = Callable[[WorkflowEnvironment, Client, str, date], Awaitable[list[str]]]
 
 
 def month(first: date, months: int) -> date:
@@ -68,7 +68,7 @@ def month(first: date, months: int) -> date:
 
 
 async def plain_billing(
-    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
 ) -> list[str]:
     contract = new_contract(
         id="plain", customer_id="ada", location=LOCATION, plan=DESK,
@@ -80,7 +80,7 @@ async def plain_billing(
 
 
 async def automated_switch(
-    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
 ) -> list[str]:
     contract = new_contract(id="auto", customer_id="ada", location=LOCATION, plan=DESK, start=first)
     await create_contract(client, contract, ADMIN, task_queue=queue)
@@ -94,7 +94,7 @@ async def automated_switch(
 
 
 async def manual_change(
-    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
 ) -> list[str]:
     contract = new_contract(
         id="manual", customer_id="ada", location=LOCATION, plan=DESK, start=first
@@ -111,7 +111,7 @@ async def manual_change(
 
 
 async def cancellation(
-    env: WorkflowEnvironment, client: Client, db: Database, queue: str, first: date
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
 ) -> list[str]:
     contract = new_contract(
         id="leave", customer_id="ada", location=LOCATION, plan=DESK, start=first
@@ -138,7 +138,7 @@ async def record(name: str, lifecycle: Lifecycle) -> None:
     queue = new_task_queue()
     first = month(local_date(await env.get_current_time(), TZ), 2)
     async with running_worker(env.client, db, queue):
-        ids = await lifecycle(env, env.client, db, queue, first)
+        ids = await lifecycle(env, env.client, queue, first)
         await save(env.client, name, ids)
     await env.shutdown()
 
