@@ -46,6 +46,7 @@ def build_worker(
         activities=[
             contract_activities.register_contract,
             contract_activities.record_step,
+            contract_activities.record_day,
             contract_activities.load_plan,
             contract_activities.record_command,
             contract_activities.record_new_term,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from billing import deposits
+from billing import deposits, lifecycle
 from billing.contract import Command, Contract, InvoiceDraft, InvoiceLine, LineKind, Plan
 from billing.lifecycle import Step
 from store import repository
@@ -42,6 +42,13 @@ class RecordCommand(BaseModel):
     requested: Command
     effect: str
     key: str
+
+
+class DayRecorded(BaseModel):
+    """What `record_day` wrote: the invoice (if any) and the successor (if a switch started one)."""
+
+    invoice: IssuedInvoice | None
+    successor: Contract | None
 
 
 class RecordNewTerm(BaseModel):
@@ -88,26 +95,19 @@ class ContractActivities:
 
     @activity.defn
     def record_step(self, request: RecordStep) -> IssuedInvoice | None:
-        """Write what happened on one date: invoice and deposit movements, contract state, audit."""
-        step = request.step
+        """Write what happened on one date (the regular activity of workflows started before
+        `record_day`; kept so that their histories replay)."""
         with self._database.session() as session:
-            if step.successor is not None:
-                repository.record_contract(session, step.successor)
-            invoice = None
-            if step.invoice is not None:
-                invoice = _issue_invoice(session, step.invoice)
-            repository.save_contract(session, step.contract)
-            repository.record_audit(
-                session,
-                key=request.key,
-                at=_now(),
-                actor="termshift",
-                reason="scheduled",
-                command=f"contract date {step.day}",
-                contract_id=step.contract.id,
-                effect=step.summary,
-            )
-            return invoice
+            return _record_day(session, request).invoice
+
+    @activity.defn
+    def record_day(self, request: RecordStep) -> DayRecorded:
+        """Write what happened on one date: invoice and deposit movements, contract state, audit.
+
+        A successor whose id another contract took meanwhile gets the next free term id.
+        """
+        with self._database.session() as session:
+            return _record_day(session, request)
 
     @activity.defn
     def record_new_term(self, request: RecordNewTerm) -> None:
@@ -164,10 +164,46 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _record_day(session: Session, request: RecordStep) -> DayRecorded:
+    step = request.step
+    contract, successor, draft = step.contract, step.successor, step.invoice
+    if successor is not None:
+        successor = _free_successor(session, successor)
+        contract = contract.model_copy(update={"successor_id": successor.id})
+        if draft is not None:
+            draft = draft.model_copy(update={"successor_id": successor.id})
+        repository.record_contract(session, successor)
+    invoice = _issue_invoice(session, draft) if draft is not None else None
+    repository.save_contract(session, contract)
+    repository.record_audit(
+        session,
+        key=request.key,
+        at=_now(),
+        actor="termshift",
+        reason="scheduled",
+        command=f"contract date {step.day}",
+        contract_id=contract.id,
+        effect=step.summary,
+    )
+    return DayRecorded(invoice=invoice, successor=successor)
+
+
+def _free_successor(session: Session, successor: Contract) -> Contract:
+    """The successor itself, or under the next term id if an unrelated contract has its id."""
+    while True:
+        try:
+            taken = repository.get_contract(session, successor.id).contract
+        except NotFound:
+            return successor
+        if taken.replaces == successor.replaces:
+            return successor  # written by an earlier attempt of this very step
+        successor = successor.model_copy(update={"id": lifecycle.successor_id(successor.id)})
+
+
 def _issue_invoice(session: Session, draft: InvoiceDraft) -> IssuedInvoice | None:
     """Apply the deposit rule (R9) in the ledger; write the invoice once per contract and date."""
     existing = repository.find_invoice(
-        session, contract_id=draft.contract_id, issue_date=draft.issue_date
+        session, contract_id=draft.contract_id, issue_date=draft.issue_date, purpose=draft.purpose
     )
     if existing is not None:
         return existing
@@ -185,6 +221,7 @@ def _issue_invoice(session: Session, draft: InvoiceDraft) -> IssuedInvoice | Non
         currency=draft.currency,
         issue_date=draft.issue_date,
         lines=lines,
+        purpose=draft.purpose,
     )
 
 

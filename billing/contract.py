@@ -153,6 +153,13 @@ class LineKind(StrEnum):
     DEPOSIT_REFUND = "deposit_refund"
 
 
+class InvoicePurpose(StrEnum):
+    PERIOD = "period"
+    """The invoice of a billing date (R1), with the first invoice's deposit."""
+    CLOSING = "closing"
+    """The invoice issued when a contract ends: proration credit and deposit refund (R7, R9)."""
+
+
 class InvoiceLine(_Value):
     kind: LineKind
     period_start: date
@@ -173,6 +180,7 @@ class InvoiceDraft(_Value):
     customer_id: str
     currency: str
     issue_date: date
+    purpose: InvoicePurpose = InvoicePurpose.PERIOD
     lines: tuple[InvoiceLine, ...] = ()
     deposit_due: Decimal = Decimal(0)
     replaces: str | None = None

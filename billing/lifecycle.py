@@ -16,6 +16,7 @@ from billing.contract import (
     ContractStatus,
     InvoiceDraft,
     InvoiceLine,
+    InvoicePurpose,
     LineKind,
     new_contract,
 )
@@ -179,7 +180,7 @@ def _end(contract: Contract, day: date, why: str) -> Step:
     return Step(
         day=day,
         contract=after,
-        invoice=_draft(after, day, *lines, settle_deposit=True),
+        invoice=_draft(after, day, *lines, settle_deposit=True, purpose=InvoicePurpose.CLOSING),
         summary=f"Cancelled {why}; last day served {day.fromordinal(day.toordinal() - 1)}.",
     )
 

@@ -369,6 +369,14 @@ def clear_change(contract: Contract, *, requested: Command, today: date) -> Deci
     if refusal is not None:
         return refusal
     pending = pending_change_text(contract)
+    if pending is not None and contract.successor_id is not None:
+        return _reject(
+            RejectionCode.CONFLICT,
+            f"Cannot clear the {pending} on contract {contract.id}: contract "
+            f"{contract.successor_id} is lined up as its next term from "
+            f"{contract.next_invoice_date}, and the two stay linked. Change the next term "
+            f"instead, e.g. `contracts switch {contract.successor_id} --to PLAN --on DATE`.",
+        )
     if pending is None:
         hint = (
             f" Its {_cancellation_text(contract.cancellation)} is undone with `contracts uncancel`."
@@ -560,9 +568,9 @@ def uncancel(contract: Contract, *, requested: Command, today: date) -> Decision
         return _reject(
             RejectionCode.CONFLICT,
             f"Cannot undo the cancellation on {cancellation.date}: contract "
-            f"{contract.successor_id} is lined up as the next term of contract {contract.id}. "
-            f"Cancel contract {contract.successor_id} on its start date first "
-            "(`contracts cancel --date`), then undo this cancellation.",
+            f"{contract.successor_id} is lined up as the next term of contract {contract.id}, "
+            "and the two stay linked. Change the next term instead, e.g. "
+            f"`contracts switch {contract.successor_id} --to PLAN --on DATE`.",
         )
     resumes = (
         f"starts on {contract.start}"

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from billing.contract import ContractStatus, LineKind
+from billing.contract import ContractStatus, InvoicePurpose, LineKind
 from store.records import DepositKind
 from store.types import Money, UtcDateTime
 
@@ -42,7 +42,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _one_of(column: str, values: type[ContractStatus | LineKind | DepositKind]) -> str:
+def _one_of(
+    column: str, values: type[ContractStatus | LineKind | DepositKind | InvoicePurpose]
+) -> str:
     return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
 
 
@@ -126,7 +128,10 @@ class ContractRow(Base):
 
 class InvoiceRow(Base):
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("contract_id", "issue_date"),)
+    __table_args__ = (
+        UniqueConstraint("contract_id", "issue_date", "purpose"),
+        CheckConstraint(_one_of("purpose", InvoicePurpose), name="purpose"),
+    )
 
     id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -135,6 +140,8 @@ class InvoiceRow(Base):
     contract_id: Mapped[str] = _reference("contracts.id", index=False)
     customer_id: Mapped[str] = _reference("customers.id")
     issue_date: Mapped[date] = mapped_column(Date())
+    purpose: Mapped[str] = mapped_column(String(16))
+    """`period`: the invoice of a billing date; `closing`: the one issued when the contract ends."""
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(Money())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)

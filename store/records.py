@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from billing.contract import Contract, InvoiceLine
+from billing.contract import Contract, InvoiceLine, InvoicePurpose
 
 
 class _Record(BaseModel):
@@ -44,6 +44,8 @@ class IssuedInvoice(_Record):
     contract_id: str
     customer_id: str
     issue_date: date
+    purpose: InvoicePurpose = InvoicePurpose.PERIOD
+    """Defaulted: histories recorded before invoices had a purpose carry none."""
     currency: str
     total: Decimal
     lines: tuple[InvoiceLine, ...]

@@ -22,6 +22,7 @@ from billing.contract import (
     ContractStatus,
     Customer,
     InvoiceLine,
+    InvoicePurpose,
     LineKind,
     Location,
     Plan,
@@ -243,14 +244,16 @@ def insert_invoice(
     currency: str,
     issue_date: date,
     lines: Sequence[InvoiceLine],
+    purpose: InvoicePurpose = InvoicePurpose.PERIOD,
 ) -> IssuedInvoice:
     """Issue the contract's invoice of `issue_date`, totalling its lines.
 
-    Idempotent by (contract, issue date): if that invoice exists it is returned unchanged. A line
-    whose business key (contract, period start, kind) is already billed on another invoice is a
-    `Conflict`: the same effect is never billed twice (R12).
+    Idempotent by (contract, issue date, purpose): if that invoice exists it is returned
+    unchanged (a contract ending on a billing date has a `period` and a `closing` invoice that
+    day). A line whose business key (contract, period start, kind) is already billed on another
+    invoice is a `Conflict`: the same effect is never billed twice (R12).
     """
-    issued = find_invoice(session, contract_id=contract_id, issue_date=issue_date)
+    issued = find_invoice(session, contract_id=contract_id, issue_date=issue_date, purpose=purpose)
     if issued is not None:
         return issued
     if not lines:
@@ -263,17 +266,19 @@ def insert_invoice(
             contract_id=contract_id,
             customer_id=customer_id,
             issue_date=issue_date,
+            purpose=purpose.value,
             currency=currency,
             total=total,
         )
-        .on_conflict_do_nothing(index_elements=["contract_id", "issue_date"])
+        .on_conflict_do_nothing(index_elements=["contract_id", "issue_date", "purpose"])
         .returning(InvoiceRow.id)
     )
     invoice_id = session.execute(statement).scalar_one_or_none()
     if invoice_id is None:  # a concurrent call issued it first
-        return cast(
-            IssuedInvoice, find_invoice(session, contract_id=contract_id, issue_date=issue_date)
+        existing = find_invoice(
+            session, contract_id=contract_id, issue_date=issue_date, purpose=purpose
         )
+        return cast(IssuedInvoice, existing)
     number = f"INV-{issue_date:%Y%m}-{invoice_id:06d}"
     session.execute(update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(number=number))
     session.add_all(
@@ -585,11 +590,19 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
             )
 
 
-def find_invoice(session: Session, *, contract_id: str, issue_date: date) -> IssuedInvoice | None:
-    """The contract's invoice of `issue_date`, if it was issued."""
+def find_invoice(
+    session: Session,
+    *,
+    contract_id: str,
+    issue_date: date,
+    purpose: InvoicePurpose = InvoicePurpose.PERIOD,
+) -> IssuedInvoice | None:
+    """The contract's invoice of `issue_date` for `purpose`, if it was issued."""
     row = session.scalar(
         select(InvoiceRow).where(
-            InvoiceRow.contract_id == contract_id, InvoiceRow.issue_date == issue_date
+            InvoiceRow.contract_id == contract_id,
+            InvoiceRow.issue_date == issue_date,
+            InvoiceRow.purpose == purpose.value,
         )
     )
     return None if row is None else _issued(session, [row])[0]
@@ -622,6 +635,7 @@ def _issued(session: Session, rows: Iterable[InvoiceRow]) -> list[IssuedInvoice]
             contract_id=row.contract_id,
             customer_id=row.customer_id,
             issue_date=row.issue_date,
+            purpose=InvoicePurpose(row.purpose),
             currency=row.currency,
             total=_in_minor_units(row.total, row.currency),
             lines=tuple(lines[row.id]),

@@ -51,8 +51,13 @@ WRITE_RETRY = RetryPolicy(
 WRITE_TIMEOUT = timedelta(seconds=60)
 REFUSALS_KEPT = 20
 
-RECORD_STEP_LOCALLY = "record-step-as-local-activity"
-"""Patch: each date's step is written by a local activity (older histories used a regular one)."""
+DATES_PER_RUN = 48
+BOUND_DATES_PER_RUN = "bound-dates-per-run"
+"""Patch: a run also continues as new after DATES_PER_RUN dates (before: only when suggested)."""
+
+RECORD_DAY_LOCALLY = "record-day-as-local-activity"
+"""Patch: each date is written by the local activity `record_day` (before: activity
+`record_step`), which also gives a successor the next free id if its own was taken."""
 
 
 def workflow_id(contract_id: str) -> str:
@@ -77,6 +82,7 @@ class ContractWorkflow:
         self._lock = asyncio.Lock()
         self._changed = False
         self._registration_error: str | None = None
+        self._dates_this_run = 0
         # What the workflow already carries (set at start, or kept by continue-as-new).
         current = workflow.info().typed_search_attributes
         self._published = [
@@ -91,7 +97,7 @@ class ContractWorkflow:
     async def run(self, input: ContractInput) -> ContractView:  # noqa: ARG002 (read in __init__)
         await self._register()
         while (day := lifecycle.next_event_date(self._contract)) is not None:
-            if workflow.info().is_continue_as_new_suggested():
+            if workflow.info().is_continue_as_new_suggested() or self._run_is_full():
                 await self._continue_as_new()
             self._publish()
             if await self._sleep_until(day):
@@ -99,9 +105,15 @@ class ContractWorkflow:
                     # A command may have moved the date while this waited for the lock.
                     if lifecycle.next_event_date(self._contract) == day:
                         await self._advance()
+                self._dates_this_run += 1
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view()
+
+    def _run_is_full(self) -> bool:
+        """Our own bound besides the server's suggestion: dates caught up in one workflow task
+        (a backdated start, a worker down for weeks) never let the suggestion be seen."""
+        return self._dates_this_run >= DATES_PER_RUN and workflow.patched(BOUND_DATES_PER_RUN)
 
     async def _continue_as_new(self) -> NoReturn:
         """Start a fresh history carrying the whole state, once every handler has finished.
@@ -158,15 +170,16 @@ class ContractWorkflow:
         step = lifecycle.advance(self._contract)
         request = RecordStep(step=step, key=f"{workflow.info().workflow_id}/{step.day}")
         summary = f"{step.day}: {step.summary}"
-        if workflow.patched(RECORD_STEP_LOCALLY):
+        if workflow.patched(RECORD_DAY_LOCALLY):
             # One marker instead of three activity events and a second workflow task per cycle.
-            invoice = await workflow.execute_local_activity_method(
-                ContractActivities.record_step,
+            recorded = await workflow.execute_local_activity_method(
+                ContractActivities.record_day,
                 request,
                 start_to_close_timeout=WRITE_TIMEOUT,
                 retry_policy=WRITE_RETRY,
                 summary=summary,
             )
+            invoice, successor = recorded.invoice, recorded.successor
         else:
             invoice = await workflow.execute_activity_method(
                 ContractActivities.record_step,
@@ -175,11 +188,14 @@ class ContractWorkflow:
                 retry_policy=WRITE_RETRY,
                 summary=summary,
             )
+            successor = step.successor
         self._contract = step.contract
+        if successor is not None:
+            self._contract = step.contract.model_copy(update={"successor_id": successor.id})
         if invoice is not None:
             self._invoices_issued += 1
-        if step.successor is not None:
-            await self._start_successor(step.successor)
+        if successor is not None:
+            await self._start_successor(successor)
 
     async def _start_successor(self, successor: Contract, created: Command | None = None) -> None:
         """Start the next term's workflow exactly once; it outlives this one (R5, R8)."""
@@ -311,7 +327,7 @@ class ContractWorkflow:
         try:
             validate(command)
             await handle(command)
-        except ApplicationError as error:
+        except (ApplicationError, ActivityError) as error:
             self._refused.append(
                 RefusedCommand(
                     at=workflow.now(), command=name, actor=command.actor, message=error.message
@@ -489,6 +505,40 @@ class ContractWorkflow:
         successor = term.contract
         old = old.model_copy(update={"successor_id": successor.id})
         info = workflow.info()
+        try:
+            await self._record_new_term(name, command, old, successor, effect, info)
+        except ActivityError as error:
+            cause = error.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            await self._refuse(
+                name,
+                command,
+                rules.Rejection(
+                    code="conflict", message=f"Cannot create contract {successor.id}: {message}"
+                ),
+            )
+        self._contract = old
+        self._changed = True
+        self._publish()
+        await self._start_successor(
+            successor, created=Command(actor=command.actor, reason=command.reason)
+        )
+        return CommandResult(
+            effect=effect,
+            warnings=term.warnings,
+            view=self._view(term.warnings),
+            successor=successor,
+        )
+
+    async def _record_new_term(
+        self,
+        name: str,
+        command: Command,
+        old: Contract,
+        successor: Contract,
+        effect: str,
+        info: workflow.Info,
+    ) -> None:
         await workflow.execute_activity_method(
             ContractActivities.record_new_term,
             RecordNewTerm(
@@ -502,18 +552,6 @@ class ContractWorkflow:
             start_to_close_timeout=WRITE_TIMEOUT,
             retry_policy=WRITE_RETRY,
             summary=f"{name} → contract {successor.id} by {command.actor}",
-        )
-        self._contract = old
-        self._changed = True
-        self._publish()
-        await self._start_successor(
-            successor, created=Command(actor=command.actor, reason=command.reason)
-        )
-        return CommandResult(
-            effect=effect,
-            warnings=term.warnings,
-            view=self._view(term.warnings),
-            successor=successor,
         )
 
     @workflow.update(name="new_term")

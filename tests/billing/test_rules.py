@@ -588,7 +588,7 @@ def test_uncancel_conflicts_with_a_next_term() -> None:
         uncancel(cancelling(successor_id="c1-t2"), requested=BOB, today=TODAY),
         RejectionCode.CONFLICT,
         "contract c1-t2 is lined up as the next term",
-        "Cancel contract c1-t2",
+        "contracts switch c1-t2",
     )
 
 
@@ -792,3 +792,20 @@ def test_decisions_and_rejections_survive_a_json_round_trip() -> None:
     )
     assert Rejection.model_validate_json(rejection.model_dump_json()) == rejection
     assert type(rejection.code) is str
+
+
+def test_clear_change_conflicts_with_a_next_term() -> None:
+    contract = active().model_copy(
+        update={
+            "successor_id": "c1-t2",
+            "scheduled_change": ScheduledChange(
+                kind=ChangeKind.CANCEL_AT_NEXT_INVOICE, requested=BOB
+            ),
+        }
+    )
+    refused(
+        clear_change(contract, requested=BOB, today=TODAY),
+        RejectionCode.CONFLICT,
+        "contract c1-t2 is lined up as its next term",
+        "contracts switch c1-t2",
+    )

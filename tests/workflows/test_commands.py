@@ -702,15 +702,9 @@ async def test_every_accepted_command_is_audited_with_actor_reason_and_effect(
         assert sorted(audited) == sorted(effects)
 
 
-# --- bugs found: the correct behaviour, expected to fail until fixed ----------------------------
+# --- found by these tests and fixed ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rules.clear_change does not refuse while a new term is lined up (uncancel "
-    "does): clearing the cancel-at-next-invoice keeps the old contract running next to its "
-    "successor, and both are invoiced for the same period.",
-)
 async def test_clear_change_is_refused_while_a_new_term_follows_the_cancellation(
     time_env: WorkflowEnvironment, database: Database
 ) -> None:
@@ -732,42 +726,23 @@ async def test_clear_change_is_refused_while_a_new_term_follows_the_cancellation
         assert s.plan_lines("lined", since=apr_1) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: uncancel refused with a successor says 'Cancel contract <successor> on its start "
-    "date first, then undo this cancellation', but after doing so uncancel is still refused: "
-    "the old contract's successor_id is never cleared (rules.uncancel checks successor_id only).",
-)
-async def test_uncancel_works_after_following_its_advice_to_cancel_the_new_term(
+async def test_uncancel_is_refused_while_a_new_term_is_lined_up(
     time_env: WorkflowEnvironment, database: Database
 ) -> None:
     async with scenario(time_env, database) as s:
-        mar_21, apr_1 = s.day(3, 21), s.day(4, 1)
+        mar_21 = s.day(3, 21)
         await s.create("keep", "HOT", s.day(3, 1))
         await s.at(s.day(3, 10))
         await s.update("keep", ContractWorkflow.cancel, Cancel(date=mar_21, **WHO))
         await s.update("keep", ContractWorkflow.new_term, NewTerm(plan="OFFICE", **WHO))
+
         refusal = await s.refuse("keep", ContractWorkflow.uncancel, Uncancel(**WHO))
+
         assert refusal.type == "conflict"
-        assert "Cancel contract keep-t2 on its start date first" in refusal.message
-        await s.update("keep-t2", ContractWorkflow.cancel, Cancel(date=mar_21, **WHO))
-
-        result = await s.update("keep", ContractWorkflow.uncancel, Uncancel(**WHO))
-
-        assert result.view.contract.cancellation is None
-        await s.at(s.day(4, 2))
-        assert s.plan_lines("keep", since=apr_1) == [
-            (apr_1, "plan", apr_1, s.day(5, 1), D("300.00"))
-        ]
-        assert s.invoices(contract_id="keep-t2") == []
+        assert "keep-t2 is lined up as the next term" in refusal.message
+        assert "contracts switch keep-t2" in refusal.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a new term whose id is taken fails the update with ActivityError('Activity task "
-    "failed') instead of a refusal that says the id is taken (record_new_term's Conflict is not "
-    "turned into an ApplicationError by ContractWorkflow._continue_with).",
-)
 async def test_new_term_with_a_taken_id_is_refused_with_a_clear_message(
     time_env: WorkflowEnvironment, database: Database
 ) -> None:
@@ -782,12 +757,6 @@ async def test_new_term_with_a_taken_id_is_refused_with_a_clear_message(
         assert "taken" in refusal.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the id <id>-t2 is already taken, the automated switch retries forever on "
-    "the invoice date (record_step's Conflict is retried): the old contract is neither switched "
-    "nor cancelled nor invoiced, and nothing tells the admin.",
-)
 async def test_automated_switch_happens_even_if_the_default_successor_id_is_taken(
     time_env: WorkflowEnvironment, database: Database
 ) -> None:

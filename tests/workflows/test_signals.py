@@ -246,12 +246,6 @@ async def test_signals_refused_one_after_another_are_all_recorded(
         assert audit == [("a", False), ("b", True), ("c", True)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a new_term (or switch) signal whose new contract id is taken fails the whole "
-    "workflow: record_new_term's Conflict reaches ContractWorkflow._signal as an ActivityError, "
-    "which it does not catch (workflows/contract.py _signal catches ApplicationError only).",
-)
 async def test_a_new_term_signal_with_a_taken_id_is_recorded_and_the_contract_lives_on(
     time_env: WorkflowEnvironment, database: Database
 ) -> None:

@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.Column("contract_id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
         sa.Column("issue_date", sa.Date(), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("total", Money(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -120,8 +121,12 @@ def upgrade() -> None:
             ["customer_id"], ["customers.id"], name=op.f("fk_invoices_customer_id_customers")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
+        sa.CheckConstraint("purpose IN ('period', 'closing')", name=op.f("ck_invoices_purpose")),
         sa.UniqueConstraint(
-            "contract_id", "issue_date", name=op.f("uq_invoices_contract_id_issue_date")
+            "contract_id",
+            "issue_date",
+            "purpose",
+            name=op.f("uq_invoices_contract_id_issue_date_purpose"),
         ),
         sa.UniqueConstraint("number", name=op.f("uq_invoices_number")),
     )
