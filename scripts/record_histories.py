@@ -1,6 +1,6 @@
 """Record the workflow histories that the replay tests check (tests/histories/*.json).
 
-    .venv/bin/python scripts/record_histories.py
+    .venv/bin/python scripts/record_histories.py v3      # writes tests/histories/v3/
 
 Runs each lifecycle through the real workflow — plain billing, automated switch, manual change,
 cancellation, continue-as-new — and saves every workflow's history. Re-record only when a change
@@ -37,7 +37,7 @@ from tests.support.temporal import (  # noqa: E402
 from workflows import ContractWorkflow, workflow_id  # noqa: E402
 from workflows.messages import Cancel, ScheduleChange, Switch  # noqa: E402
 
-HISTORIES = ROOT / "tests" / "histories"
+HISTORIES = ROOT / "tests" / "histories" / (sys.argv[1] if len(sys.argv) > 1 else "new")
 TZ = "Europe/Berlin"
 ADMIN = Command(actor="recorder", reason="replay fixture")
 LOCATION = Location(id="ber", name="Berlin", timezone=TZ, currency="EUR")
@@ -155,13 +155,13 @@ async def record_continue_as_new() -> None:
     queue = new_task_queue()
     today = local_date(await env.get_current_time(), TZ)
     contract = new_contract(
-        id="long", customer_id="ada", location=LOCATION, plan=DESK, start=month(today, -12)
+        id="long", customer_id="ada", location=LOCATION, plan=DESK, start=month(today, -60)
     )
     async with running_worker(env.client, db, queue):
         await create_contract(env.client, contract, ADMIN, task_queue=queue)
         handle = env.client.get_workflow_handle(workflow_id(contract.id))
         for _ in range(300):
-            if (await handle.query(ContractWorkflow.state)).invoices_issued >= 13:
+            if (await handle.query(ContractWorkflow.state)).invoices_issued >= 61:
                 break
             await asyncio.sleep(0.1)
         runs = [
@@ -185,7 +185,8 @@ def write(name: str, workflow: str, history_json: str) -> None:
     path = HISTORIES / f"{name}.json"
     document = {"workflow_id": workflow, "history": json.loads(history_json)}
     path.write_text(json.dumps(document, indent=1) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    events = len(document["history"].get("events", []))
+    print(f"wrote {path.relative_to(ROOT)} ({events} events)")
 
 
 async def main() -> None:

@@ -48,10 +48,11 @@ class Failed(Exception):
 
 
 def requested(actor: str | None, reason: str) -> Command:
+    """Who asks and why (R11); a refusal here exits with code 2 like every other."""
     try:
         return Command(actor=actor or getpass.getuser(), reason=reason)
     except pydantic.ValidationError as error:
-        raise Refused(describe_validation(error)) from None
+        fail(Refused(describe_validation(error)))
 
 
 def describe_validation(error: pydantic.ValidationError) -> str:

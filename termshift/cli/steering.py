@@ -113,8 +113,17 @@ def change(
 ) -> None:
     """Switch plan on the next invoice date (automated change, R5); run again to replace it."""
     who = requested(actor, reason)
-    message = ScheduleChange(next_plan=next_plan, actor=who.actor, reason=who.reason)
-    _report(run(lambda: _send(contract_id, "schedule_change", message, address)), json)
+    _report(
+        run(
+            lambda: _send(
+                contract_id,
+                "schedule_change",
+                ScheduleChange(next_plan=next_plan, actor=who.actor, reason=who.reason),
+                address,
+            )
+        ),
+        json,
+    )
 
 
 @contracts.command("cancel-at-next-invoice")
@@ -127,8 +136,17 @@ def cancel_at_next_invoice(
 ) -> None:
     """End the contract on its next invoice date (R6; not the recommended way to cancel)."""
     who = requested(actor, reason)
-    message = CancelAtNextInvoice(actor=who.actor, reason=who.reason)
-    _report(run(lambda: _send(contract_id, "cancel_at_next_invoice", message, address)), json)
+    _report(
+        run(
+            lambda: _send(
+                contract_id,
+                "cancel_at_next_invoice",
+                CancelAtNextInvoice(actor=who.actor, reason=who.reason),
+                address,
+            )
+        ),
+        json,
+    )
 
 
 @contracts.command("clear-change")
@@ -141,8 +159,17 @@ def clear_change(
 ) -> None:
     """Undo a pending plan change or end-of-term cancellation."""
     who = requested(actor, reason)
-    message = ClearChange(actor=who.actor, reason=who.reason)
-    _report(run(lambda: _send(contract_id, "clear_change", message, address)), json)
+    _report(
+        run(
+            lambda: _send(
+                contract_id,
+                "clear_change",
+                ClearChange(actor=who.actor, reason=who.reason),
+                address,
+            )
+        ),
+        json,
+    )
 
 
 ProrateOption = Annotated[
@@ -189,8 +216,14 @@ def uncancel(
 ) -> None:
     """Undo a manual cancellation while its date is still ahead."""
     who = requested(actor, reason)
-    message = Uncancel(actor=who.actor, reason=who.reason)
-    _report(run(lambda: _send(contract_id, "uncancel", message, address)), json)
+    _report(
+        run(
+            lambda: _send(
+                contract_id, "uncancel", Uncancel(actor=who.actor, reason=who.reason), address
+            )
+        ),
+        json,
+    )
 
 
 @contracts.command("new-term")

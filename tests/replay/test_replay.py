@@ -1,7 +1,7 @@
 """Determinism guard: today's workflow code must replay every recorded history exactly.
 
-The histories under tests/histories were recorded by scripts/record_histories.py from each
-lifecycle. A change to the workflow that would break a running contract fails here; guard it with
+The histories under tests/histories/<version>/ were recorded by scripts/record_histories.py from
+each lifecycle: v1 before the patches in workflows/contract.py, v2 after them. A change to the workflow that would break a running contract fails here; guard it with
 `workflow.patched` (see docs/WORKFLOW_CHANGES.md) instead of re-recording.
 """
 
@@ -15,17 +15,22 @@ from temporalio.worker import Replayer
 
 from workflows import ContractWorkflow
 
-HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[1] / "histories"
+VERSIONS = sorted(folder for folder in ROOT.iterdir() if folder.is_dir())
+HISTORIES = sorted(ROOT.glob("*/*.json"))
 LIFECYCLES = {"plain-billing", "automated-switch", "manual-change", "cancellation"}
 
 
-def test_every_lifecycle_has_a_recorded_history() -> None:
-    names = {path.stem for path in HISTORIES}
+@pytest.mark.parametrize("version", VERSIONS, ids=[folder.name for folder in VERSIONS])
+def test_every_lifecycle_has_a_recorded_history(version: Path) -> None:
+    names = {path.stem for path in version.glob("*.json")}
     assert names >= LIFECYCLES
     assert any(name.startswith("continue-as-new") for name in names)
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+@pytest.mark.parametrize(
+    "path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES]
+)
 async def test_history_replays(path: Path) -> None:
     document = json.loads(path.read_text())
     history = WorkflowHistory.from_json(document["workflow_id"], document["history"])
