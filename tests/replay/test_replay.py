@@ -1,8 +1,9 @@
 """Determinism guard: today's workflow code must replay every recorded history exactly.
 
 The histories under tests/histories/<version>/ were recorded by scripts/record_histories.py from
-each lifecycle: v1 before the patches in workflows/contract.py, v2 after them. A change to the workflow that would break a running contract fails here; guard it with
-`workflow.patched` (see docs/WORKFLOW_CHANGES.md) instead of re-recording.
+each lifecycle: v1 before the patches in workflows/contract.py, v2 after them. A change to the
+workflow that would break a running contract fails here; guard it with `workflow.patched` (see
+docs/WORKFLOW_CHANGES.md) instead of re-recording.
 """
 
 import json
