@@ -12,6 +12,7 @@ from temporalio.common import (
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 CONTRACT_ID = SearchAttributeKey.for_keyword("ContractId")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -63,7 +64,11 @@ async def register_search_attributes(client: Client) -> None:
 
 
 async def connect(
-    *, address: str | None = None, namespace: str | None = None, profile: str | None = None
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+    profile: str | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
     """Connect with Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
     TEMPORAL_API_KEY, TEMPORAL_TLS_*, a temporal.toml profile); explicit arguments win."""
@@ -73,7 +78,7 @@ async def connect(
         config["target_host"] = address
     if namespace is not None:
         config["namespace"] = namespace
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)
 
 
 __all__ = [

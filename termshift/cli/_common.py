@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 refused input (the message says what is wrong and what 
 """
 
 import asyncio
+import gc
 import getpass
 import json
 import sys
@@ -16,6 +17,7 @@ import pydantic
 import typer
 from rich.console import Console
 from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from billing.contract import Command
 from billing.errors import BillingError
@@ -91,8 +93,16 @@ def handled() -> Iterator[None]:
 
 
 def run(command: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command; its Temporal runtime is dropped before the interpreter exits."""
+    global _runtime  # noqa: PLW0603 - one runtime per command, released here
     with handled():
-        return asyncio.run(command())  # type: ignore[arg-type]
+        try:
+            return asyncio.run(command())  # type: ignore[arg-type]
+        finally:
+            # Left to interpreter shutdown, the runtime's threads can abort the process
+            # (PyGILState_Release); dropped here, they stop while Python still runs.
+            _runtime = None
+            gc.collect()
 
 
 def database() -> Database:
@@ -101,11 +111,17 @@ def database() -> Database:
     return db
 
 
+_runtime: Runtime | None = None
+
+
 async def client(address: str | None = None) -> Client:
+    global _runtime  # noqa: PLW0603 - see run()
     settings = Settings()
+    _runtime = _runtime or Runtime(telemetry=TelemetryConfig())
     try:
         return await asyncio.wait_for(
-            connect(address=address, profile=settings.temporal_profile), timeout=10
+            connect(address=address, profile=settings.temporal_profile, runtime=_runtime),
+            timeout=10,
         )
     except Exception as error:
         raise Failed(

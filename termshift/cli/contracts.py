@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing import lifecycle
 from billing.contract import Command, Contract, ContractStatus, new_contract
 from billing.money import format_money
 from store import repository
@@ -32,6 +33,7 @@ from termshift.cli._common import (
 )
 from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
 from termshift.settings import Settings
+from termshift.temporal import CONTRACT_ID, SEARCH_ATTRIBUTES
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import ContractView
 
@@ -256,6 +258,26 @@ def show(
         console.print(f"[yellow]refused[/] {item['at']} {item['command']}: {item['message']}")
 
 
+async def _matching_contract_ids(query: str, address: str | None) -> set[str]:
+    """Ids of the contracts whose workflows match the visibility query."""
+    temporal = await client(address)
+    ids: set[str] = set()
+    try:
+        async for execution in temporal.list_workflows(f"WorkflowType = 'Contract' AND ({query})"):
+            contract_id = execution.typed_search_attributes.get(CONTRACT_ID)
+            if contract_id is not None:
+                ids.add(contract_id)
+    except RPCError as error:
+        if error.status is RPCStatusCode.INVALID_ARGUMENT:
+            raise Refused(
+                f"The visibility query is not valid: {error.message}. Search attributes: "
+                + ", ".join(key.name for key in SEARCH_ATTRIBUTES)
+                + "."
+            ) from None
+        raise
+    return ids
+
+
 def _lineage(session: Session, contract: Contract) -> list[str]:
     """Every term of this contract's line, oldest first (R8 lineage)."""
     chain = [contract.id]
@@ -279,20 +301,32 @@ def list_contracts(
     status: Annotated[
         ContractStatus | None, typer.Option(help="Only contracts in this status.")
     ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            help="Temporal visibility query on the search attributes, e.g. "
+            "\"NextPlanCode = 'office' AND NextInvoiceAt < '2027-04-01T00:00:00Z'\".",
+        ),
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
     json: JsonOption = False,
 ) -> None:
-    """List stored contracts."""
+    """List stored contracts; --query selects them through the workflows' search attributes."""
+    matching = None if query is None else run(lambda: _matching_contract_ids(query, address))
     with handled(), database().session() as session:
         rows = [
             record.contract
             for record in repository.list_contracts(
                 session, customer_id=customer, location_id=location, status=status
             )
+            if matching is None or record.contract.id in matching
         ]
         if json:
             emit_json(rows)
             return
-        table = Table("id", "customer", "plan", "price", "status", "start", "next invoice", "ends")
+        table = Table("id", "customer", "plan", "price", "status")
+        for column in ("start", "next invoice", "ends"):
+            table.add_column(column, no_wrap=True)
         for c in rows:
             ends = c.end or (c.cancellation.date if c.cancellation else None)
             table.add_row(
@@ -302,7 +336,7 @@ def list_contracts(
                 format_money(c.price, c.currency),
                 c.status.value,
                 str(c.start),
-                str(c.next_invoice_date or "—"),
+                str(lifecycle.upcoming_invoice_date(c) or "—"),
                 str(ends or "—"),
             )
         console.print(table)

@@ -6,6 +6,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.db import Database
 from termshift import temporal as attributes
+from tests.support.databases import sqlite_url
 from tests.support.temporal import new_task_queue, running_worker, start_dev_server
 
 pytestmark = pytest.mark.devserver
@@ -60,6 +62,22 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 async def cli(
+    dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
+) -> AsyncIterator[Cli]:
+    """The CLI with a worker, on SQLite and on PostgreSQL."""
+    async with cli_on(dev_env, tmp_path, database_url) as runner:
+        yield runner
+
+
+@pytest.fixture
+async def sqlite_cli(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Cli]:
+    """The CLI with a worker on SQLite: for refusals, which never reach the database's engine."""
+    async with cli_on(dev_env, tmp_path, sqlite_url(tmp_path)) as runner:
+        yield runner
+
+
+@asynccontextmanager
+async def cli_on(
     dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
 ) -> AsyncIterator[Cli]:
     database = Database(database_url)
@@ -121,6 +139,18 @@ async def test_created_contract_runs_as_a_workflow_with_search_attributes(
     assert next_invoice is not None
     assert next_invoice.isoformat() == "2031-03-20T23:00:00+00:00"  # 00:00 in Berlin
 
+    for _ in range(50):  # visibility is eventually consistent
+        selected = await cli("contracts", "list", "--query", f"ContractId = '{cid}'", "--json")
+        if selected.code == 0 and selected.json():
+            break
+        await asyncio.sleep(0.2)
+    assert [row["id"] for row in selected.json()] == [cid]
+    nothing = await cli("contracts", "list", "--query", "NextPlanCode = 'office'", "--json")
+    assert nothing.json() == []
+    bad = await cli("contracts", "list", "--query", "Bogus = 1")
+    assert bad.code == 2
+    assert "not valid" in bad.err
+
     shown = await cli("contracts", "show", cid, "--json")
     assert shown.code == 0, shown.err
     view = shown.json()
@@ -159,8 +189,9 @@ async def test_created_contract_runs_as_a_workflow_with_search_attributes(
     ],
 )  # fmt: skip
 async def test_refused_create_changes_nothing(
-    cli: Cli, args: tuple[str, ...], message: str
+    sqlite_cli: Cli, args: tuple[str, ...], message: str
 ) -> None:
+    cli = sqlite_cli
     await seed(cli)
     before = (await cli("contracts", "list", "--json")).json()
     result = await cli("contracts", "create", *args)
@@ -185,14 +216,16 @@ async def test_refused_create_changes_nothing(
          "email"),
     ],
 )  # fmt: skip
-async def test_refused_reference_data(cli: Cli, args: tuple[str, ...], message: str) -> None:
+async def test_refused_reference_data(sqlite_cli: Cli, args: tuple[str, ...], message: str) -> None:
+    cli = sqlite_cli
     await seed(cli)
     result = await cli(*args)
     assert result.code == 2, (result.out, result.err)
     assert message in result.err
 
 
-async def test_unreachable_temporal_is_a_failure_not_a_refusal(cli: Cli) -> None:
+async def test_unreachable_temporal_is_a_failure_not_a_refusal(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     await seed(cli)
     cli.env["TEMPORAL_ADDRESS"] = "127.0.0.1:1"
     result = await cli(

