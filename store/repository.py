@@ -258,7 +258,6 @@ def insert_invoice(
         return issued
     if not lines:
         raise ValueError(f"The invoice of contract {contract_id!r} on {issue_date} has no lines.")
-    _refuse_billed_lines(session, contract_id, lines)
     total = sum((line.amount for line in lines), Decimal(0))
     statement = (
         _insert(session, InvoiceRow)
@@ -279,6 +278,9 @@ def insert_invoice(
             session, contract_id=contract_id, issue_date=issue_date, purpose=purpose
         )
         return cast(IssuedInvoice, existing)
+    # Checked only now: a concurrent call that issued this very invoice has committed by the time
+    # the insert above returns, and its lines are this invoice's, not a double billing.
+    _refuse_billed_lines(session, contract_id, lines)
     number = f"INV-{issue_date:%Y%m}-{invoice_id:06d}"
     session.execute(update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(number=number))
     session.add_all(

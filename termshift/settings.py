@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     task_queue: str = "termshift-contracts"
     temporal_profile: str | None = None
     """Profile of Temporal's environment configuration (TEMPORAL_* variables, temporal.toml)."""
+    payload_key: SecretStr | None = None
+    """Base64 of the 32-byte AES-256 key that encrypts workflow payloads (TERMSHIFT_PAYLOAD_KEY)."""
+    payload_key_file: Path | None = None
+    """A file holding that base64 key instead (TERMSHIFT_PAYLOAD_KEY_FILE)."""
 
     def billing_database_url(self) -> str:
         if self.database_url is not None:

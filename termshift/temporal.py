@@ -1,5 +1,6 @@
 """The Temporal connection: environment configuration, pydantic converter, search attributes."""
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,12 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
+
+from termshift.codec import EncryptionCodec, load_key
+from termshift.settings import Settings
 
 CONTRACT_ID = SearchAttributeKey.for_keyword("ContractId")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -63,6 +68,15 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The converter every client, worker and replayer of Termshift uses: pydantic, and payloads
+    encrypted with AES-256-GCM when TERMSHIFT_PAYLOAD_KEY (or _FILE) is set."""
+    key = load_key(settings if settings is not None else Settings())
+    if key is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(key))
+
+
 async def connect(
     *,
     address: str | None = None,
@@ -78,7 +92,7 @@ async def connect(
         config["target_host"] = address
     if namespace is not None:
         config["namespace"] = namespace
-    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)
+    return await Client.connect(**config, data_converter=data_converter(), runtime=runtime)
 
 
 __all__ = [
@@ -87,6 +101,7 @@ __all__ = [
     "SearchAttributeUpdate",
     "TypedSearchAttributes",
     "connect",
+    "data_converter",
     "dev_server_search_attribute_args",
     "register_search_attributes",
 ]
