@@ -24,7 +24,12 @@ def list_invoices(
         if json:
             emit_json(rows)
             return
-        table = Table("date", "contract", "customer", "total", "lines")
+        table = Table()
+        table.add_column("date", no_wrap=True)
+        for column in ("contract", "customer"):
+            table.add_column(column)
+        table.add_column("total", no_wrap=True, justify="right")
+        table.add_column("lines")
         table.add_column("number", no_wrap=True)
         for row in rows:
             table.add_row(
