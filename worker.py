@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from activities import ContractActivities
 from store.db import Database
 from termshift.settings import Settings
-from termshift.temporal import connect
+from termshift.temporal import connect, data_converter
 from workflows import ContractWorkflow
 
 log = logging.getLogger("termshift.worker")
@@ -72,6 +72,7 @@ async def run_worker(
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    data_converter(settings)  # refuse a malformed payload key before touching anything
     database = Database(settings.billing_database_url())
     database.migrate()
     client = await connect(profile=settings.temporal_profile)

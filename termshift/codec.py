@@ -70,9 +70,7 @@ class EncryptionCodec(PayloadCodec):
 
     def _seal(self, payload: Payload) -> Payload:
         nonce = os.urandom(NONCE_SIZE)
-        sealed = self._aead.encrypt(
-            nonce, payload.SerializeToString(), self.key_id.encode("ascii")
-        )
+        sealed = self._aead.encrypt(nonce, payload.SerializeToString(), self.key_id.encode("ascii"))
         return Payload(
             metadata={"encoding": ENCODING, KEY_ID: self.key_id.encode("ascii")},
             data=nonce + sealed,

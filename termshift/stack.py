@@ -257,7 +257,8 @@ class DevServer:
         """Connect once the frontend answers and the namespace has our search attributes.
         None when a stop was requested meanwhile."""
         from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        from termshift.temporal import data_converter
 
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         last_error: Exception | None = None
@@ -278,7 +279,7 @@ class DevServer:
                         Client.connect(
                             self.address,
                             namespace=NAMESPACE,
-                            data_converter=pydantic_data_converter,
+                            data_converter=data_converter(),
                         ),
                         timeout=10,
                     )

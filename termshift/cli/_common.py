@@ -24,7 +24,7 @@ from billing.errors import BillingError
 from store.db import Database
 from store.errors import AlreadyExists, Conflict, NotFound
 from termshift.settings import Settings
-from termshift.temporal import connect
+from termshift.temporal import connect, data_converter
 
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
@@ -117,6 +117,10 @@ _runtime: Runtime | None = None
 async def client(address: str | None = None) -> Client:
     global _runtime  # noqa: PLW0603 - see run()
     settings = Settings()
+    try:
+        data_converter(settings)  # a malformed payload key is a configuration error, said as such
+    except ValueError as error:
+        raise Failed(str(error)) from None
     _runtime = _runtime or Runtime(telemetry=TelemetryConfig())
     try:
         return await asyncio.wait_for(

