@@ -11,7 +11,8 @@ from termshift.cli.simulate import simulate_command
 
 app = typer.Typer(
     name="starter.py",
-    help="Termshift admin: locations, plans, customers, contracts and invoices.",
+    help="Termshift admin: locations, plans, customers, contracts and invoices; simulate scenarios;"
+    " reconcile the billing database with the workflows.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
