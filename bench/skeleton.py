@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import importlib
 import signal
 import sqlite3
 import sys
@@ -104,6 +105,4 @@ if __name__ == "__main__":
     # Run the worker with the classes of `bench.skeleton` (not `__main__`), so that the workflow
     # sandbox re-imports the very module that defines them.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from bench import skeleton
-
-    skeleton.main()
+    importlib.import_module("bench.skeleton").main()
