@@ -421,6 +421,9 @@ class _Reconciler:
             elif (
                 event.HasField("activity_task_completed_event_attributes")
                 and event.activity_task_completed_event_attributes.scheduled_event_id in scheduled
+            ) or (
+                event.HasField("marker_recorded_event_attributes")
+                and _registered_locally(event.marker_recorded_event_attributes)
             ):
                 return True
         return False
@@ -483,4 +486,18 @@ def _closed(contract: Contract, description: WorkflowExecutionDescription) -> Fi
         f"`python starter.py contracts show {contract.id}`.",
         database_status=contract.status,
         workflow_status=status,
+    )
+
+
+def _registered_locally(marker: Any) -> bool:
+    """A completed local activity `register_contract` (workflows with `register-as-local-activity`).
+
+    Its marker's `data` names the activity type; a failed one carries a failure.
+    """
+    if marker.marker_name != "core_local_activity" or marker.HasField("failure"):
+        return False
+    data = marker.details.get("data")
+    return data is not None and any(
+        f'"activity_type":"{REGISTER_ACTIVITY}"'.encode() in payload.data
+        for payload in data.payloads
     )
