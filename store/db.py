@@ -1,6 +1,8 @@
 """The billing database: an engine set up for SQLite or PostgreSQL, sessions and migrations."""
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -114,8 +116,21 @@ class Database:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not self.in_memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch a file database to WAL. The switch needs the file to itself and, unlike other
+    statements, does not wait for the busy timeout: processes opening a new file together retry."""
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_immediate(connection: Connection) -> None:
