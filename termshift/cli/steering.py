@@ -4,6 +4,7 @@ Each command is one update on the contract's workflow; the workflow validates it
 history and answers with what it did. Nothing here writes to the database.
 """
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -86,6 +87,21 @@ def _no_workflow(contract_id: str) -> str:
     )
 
 
+def _steer(
+    contract_id: str,
+    update: str,
+    build: Callable[[Command], Command],
+    *,
+    address: str | None,
+    actor: str | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Build the command's message (refusing bad input), send it, and print what it did."""
+    who = requested(actor, reason)
+    _report(run(lambda: _send(contract_id, update, build(who), address)), as_json)
+
+
 def _report(result: CommandResult, as_json: bool) -> None:
     if as_json:
         emit_json(result)
@@ -112,17 +128,14 @@ def change(
     json: JsonOption = False,
 ) -> None:
     """Switch plan on the next invoice date (automated change, R5); run again to replace it."""
-    who = requested(actor, reason)
-    _report(
-        run(
-            lambda: _send(
-                contract_id,
-                "schedule_change",
-                ScheduleChange(next_plan=next_plan, actor=who.actor, reason=who.reason),
-                address,
-            )
-        ),
-        json,
+    _steer(
+        contract_id,
+        "schedule_change",
+        lambda who: ScheduleChange(next_plan=next_plan, **who.model_dump()),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
     )
 
 
@@ -135,17 +148,14 @@ def cancel_at_next_invoice(
     json: JsonOption = False,
 ) -> None:
     """End the contract on its next invoice date (R6; not the recommended way to cancel)."""
-    who = requested(actor, reason)
-    _report(
-        run(
-            lambda: _send(
-                contract_id,
-                "cancel_at_next_invoice",
-                CancelAtNextInvoice(actor=who.actor, reason=who.reason),
-                address,
-            )
-        ),
-        json,
+    _steer(
+        contract_id,
+        "cancel_at_next_invoice",
+        lambda who: CancelAtNextInvoice(**who.model_dump()),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
     )
 
 
@@ -158,17 +168,14 @@ def clear_change(
     json: JsonOption = False,
 ) -> None:
     """Undo a pending plan change or end-of-term cancellation."""
-    who = requested(actor, reason)
-    _report(
-        run(
-            lambda: _send(
-                contract_id,
-                "clear_change",
-                ClearChange(actor=who.actor, reason=who.reason),
-                address,
-            )
-        ),
-        json,
+    _steer(
+        contract_id,
+        "clear_change",
+        lambda who: ClearChange(**who.model_dump()),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
     )
 
 
@@ -192,18 +199,17 @@ def cancel(
     json: JsonOption = False,
 ) -> None:
     """Cancel on a date (manual cancellation, R7)."""
-    who = requested(actor, reason)
-
-    async def go() -> Any:
-        message = Cancel(
-            date=required_date(on, "Cancellation date"),
-            prorate=prorate,
-            actor=who.actor,
-            reason=who.reason,
-        )
-        return await _send(contract_id, "cancel", message, address)
-
-    _report(run(go), json)
+    _steer(
+        contract_id,
+        "cancel",
+        lambda who: Cancel(
+            date=required_date(on, "Cancellation date"), prorate=prorate, **who.model_dump()
+        ),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
+    )
 
 
 @contracts.command("uncancel")
@@ -215,14 +221,14 @@ def uncancel(
     json: JsonOption = False,
 ) -> None:
     """Undo a manual cancellation while its date is still ahead."""
-    who = requested(actor, reason)
-    _report(
-        run(
-            lambda: _send(
-                contract_id, "uncancel", Uncancel(actor=who.actor, reason=who.reason), address
-            )
-        ),
-        json,
+    _steer(
+        contract_id,
+        "uncancel",
+        lambda who: Uncancel(**who.model_dump()),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
     )
 
 
@@ -248,22 +254,23 @@ def new_term(
     json: JsonOption = False,
 ) -> None:
     """Create the next term of a cancelled contract (the manual change's second step, R8)."""
-    who = requested(actor, reason)
-
-    async def go() -> Any:
-        message = NewTerm(
+    _steer(
+        from_id,
+        "new_term",
+        lambda who: NewTerm(
             id=id,
             plan=plan,
             start=None if start is None else required_date(start, "Start date"),
             price=None if price is None else _amount(price),
             anchor=None if anchor is None else required_date(anchor, "Anchor"),
             prorate_first_invoice=prorate_first_invoice,
-            actor=who.actor,
-            reason=who.reason,
-        )
-        return await _send(from_id, "new_term", message, address)
-
-    _report(run(go), json)
+            **who.model_dump(),
+        ),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
+    )
 
 
 @contracts.command("switch")
@@ -286,21 +293,22 @@ def switch(
     json: JsonOption = False,
 ) -> None:
     """Manual change in one step: cancel on a date and continue on another plan, all or nothing."""
-    who = requested(actor, reason)
-
-    async def go() -> Any:
-        message = Switch(
+    _steer(
+        contract_id,
+        "switch",
+        lambda who: Switch(
             to_plan=to,
             on=required_date(on, "Switch date"),
             prorate=prorate,
             id=id,
             price=None if price is None else _amount(price),
-            actor=who.actor,
-            reason=who.reason,
-        )
-        return await _send(contract_id, "switch", message, address)
-
-    _report(run(go), json)
+            **who.model_dump(),
+        ),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
+    )
 
 
 def _amount(text: str) -> Decimal:
