@@ -233,3 +233,50 @@ async def test_unreachable_temporal_is_a_failure_not_a_refusal(sqlite_cli: Cli) 
     )
     assert result.code == 1
     assert "Cannot reach the Temporal server" in result.err
+
+
+async def test_steering_commands_one_each(cli: Cli) -> None:
+    """Every steering command through the CLI: effect, warnings, undo, preview, switch."""
+    await seed(cli)
+    cid = f"s-{uuid.uuid4().hex[:8]}"
+    created = await cli(
+        "contracts", "create", "--id", cid, "--customer", "ada", "--plan", "hot-desk",
+        "--start", "2031-03-01", "--json",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+
+    # Not started yet: an automated change is refused, with a reason.
+    refused = await cli("contracts", "change", cid, "--next-plan", "fixed")
+    assert refused.code == 2
+    assert "Refused" in refused.err
+
+    cancelled = await cli("contracts", "cancel", cid, "--date", "2031-04-11", "--prorate", "--json")
+    assert cancelled.code == 0, cancelled.err
+    assert cancelled.json()["view"]["contract"]["cancellation"]["date"] == "2031-04-11"
+
+    preview = await cli("contracts", "preview", cid, "--json")
+    assert preview.code == 0, preview.err
+    events = preview.json()["events"]
+    assert [event["date"] for event in events] == ["2031-03-01", "2031-04-01", "2031-04-11"]
+    assert events[1]["lines"][0]["amount"] == "500.00"  # [04-01, 04-11) of 1,500.00: 10/30
+
+    undone = await cli("contracts", "uncancel", cid, "--reason", "stays")
+    assert undone.code == 0, undone.err
+    again = await cli("contracts", "uncancel", cid)
+    assert again.code == 2
+    assert "no pending manual cancellation" in again.err
+
+    switched = await cli(
+        "contracts", "switch", cid, "--to", "fixed", "--on", "2031-03-20", "--json"
+    )
+    assert switched.code == 0, switched.err
+    successor = switched.json()["successor"]
+    assert successor["id"] == f"{cid}-t2"
+    assert successor["start"] == "2031-03-20"
+    shown = await cli("contracts", "show", f"{cid}-t2", "--json")
+    assert shown.json()["lineage"] == [cid, f"{cid}-t2"]
+    assert shown.json()["workflow_status"] == "running"
+
+    unknown = await cli("contracts", "cancel", "no-such-contract", "--date", "2031-05-01")
+    assert unknown.code == 2
+    assert "There is no contract no-such-contract" in unknown.err
