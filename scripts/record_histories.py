@@ -1,9 +1,11 @@
 """Record the workflow histories that the replay tests check (tests/histories/*.json).
 
-    .venv/bin/python scripts/record_histories.py v3      # writes tests/histories/v3/
+    .venv/bin/python scripts/record_histories.py v3           # writes tests/histories/v3/
+    .venv/bin/python scripts/record_histories.py v3 signals   # only the named lifecycles
 
 Runs each lifecycle through the real workflow — plain billing, automated switch, manual change,
-cancellation, continue-as-new — and saves every workflow's history. Re-record only when a change
+cancellation, commands sent as signals (well-formed and malformed), continue-as-new — and saves
+every workflow's history. Re-record only when a change
 to the workflow is meant to be incompatible (and then only for workflows that no longer run
 anywhere); otherwise keep the old histories: they are what running contracts look like.
 """
@@ -35,7 +37,8 @@ from tests.support.temporal import (  # noqa: E402
     start_time_skipping,
 )
 from workflows import ContractWorkflow, workflow_id  # noqa: E402
-from workflows.messages import Cancel, ScheduleChange, Switch  # noqa: E402
+from workflows import contract as contract_workflow  # noqa: E402
+from workflows.messages import Cancel, ContractView, ScheduleChange, Switch  # noqa: E402
 
 HISTORIES = ROOT / "tests" / "histories" / (sys.argv[1] if len(sys.argv) > 1 else "new")
 TZ = "Europe/Berlin"
@@ -127,6 +130,34 @@ async def cancellation(
     return [contract.id]
 
 
+async def signals(env: WorkflowEnvironment, client: Client, queue: str, first: date) -> list[str]:
+    """Commands sent as signals: one applied, one refused by the rules, and malformed ones (no
+    input, two inputs, a wrong type, an unknown command)."""
+    contract = new_contract(
+        id="signals", customer_id="ada", location=LOCATION, plan=DESK, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=4), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    cancel_on = (first + timedelta(days=20)).isoformat()
+    await handle.signal("cancel", {"date": cancel_on, "actor": "maria"})
+    await handle.signal("cancel", {"date": cancel_on, "actor": "maria"})  # refused: already
+    await handle.signal("schedule_change", {"next_plan": 42, "actor": "maria"})
+    await handle.signal("cancel_everything", {"actor": "maria"})
+    if hasattr(contract_workflow, "REFUSE_MALFORMED_SIGNALS"):
+        # Before that patch, a signal with no input or two inputs failed every workflow task.
+        await handle.signal("cancel")
+        await handle.signal("cancel", args=[{"date": cancel_on}, {"date": cancel_on}])
+    for _ in range(100):  # until the workflow took them (before the patch some are dropped)
+        view = await handle.query("state", result_type=ContractView)
+        if view.contract.cancellation is not None and view.refused:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)
+    await sleep_until(env, month(first, 1), TZ)
+    return [contract.id]
+
+
 async def record(name: str, lifecycle: Lifecycle) -> None:
     env = await start_time_skipping()
     db = Database("sqlite://")
@@ -189,16 +220,23 @@ def write(name: str, workflow: str, history_json: str) -> None:
     print(f"wrote {path.relative_to(ROOT)} ({events} events)")
 
 
+LIFECYCLES: dict[str, Lifecycle] = {
+    "plain-billing": plain_billing,
+    "automated-switch": automated_switch,
+    "manual-change": manual_change,
+    "cancellation": cancellation,
+    "signals": signals,
+}
+
+
 async def main() -> None:
     HISTORIES.mkdir(parents=True, exist_ok=True)
-    for name, lifecycle in (
-        ("plain-billing", plain_billing),
-        ("automated-switch", automated_switch),
-        ("manual-change", manual_change),
-        ("cancellation", cancellation),
-    ):
-        await record(name, lifecycle)
-    await record_continue_as_new()
+    wanted = sys.argv[2:] or [*LIFECYCLES, "continue-as-new"]
+    for name in wanted:
+        if name == "continue-as-new":
+            await record_continue_as_new()
+        else:
+            await record(name, LIFECYCLES[name])
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ interleave. History stays bounded: the workflow continues as new when the server
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any, NoReturn, TypeVar
 
+from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -61,6 +62,22 @@ BOUND_DATES_PER_RUN = "bound-dates-per-run"
 RECORD_DAY_LOCALLY = "record-day-as-local-activity"
 """Patch: each date is written by the local activity `record_day` (before: activity
 `record_step`), which also gives a successor the next free id if its own was taken."""
+
+
+REFUSE_MALFORMED_SIGNALS = "refuse-malformed-signals"
+"""Patch: a signal that is not a well-formed command is refused, kept and audited (before: the
+SDK dropped it, or a signal with no or two inputs failed the workflow task)."""
+
+COMMANDS = (
+    "schedule_change",
+    "cancel_at_next_invoice",
+    "clear_change",
+    "cancel",
+    "uncancel",
+    "new_term",
+    "switch",
+)
+"""Every admin command, each an update and a signal of the same name."""
 
 
 def workflow_id(contract_id: str) -> str:
@@ -332,23 +349,54 @@ class ContractWorkflow:
     async def _signal(
         self,
         name: str,
-        command: C,
+        payloads: tuple[Any, ...],
+        model: type[C],
         validate: Callable[[C], None],
         handle: Callable[..., Any],
     ) -> None:
-        """Run a command sent as a signal through its update's validator and handler."""
+        """Run a command sent as a signal through its update's validator and handler.
+
+        The payloads arrive as plain JSON values and are validated here, so that a malformed
+        signal (wrong types, missing fields, no input, two inputs) is refused where an admin sees
+        it instead of being dropped by the SDK or failing the workflow task.
+        """
+        try:
+            command = _parse_signal(model, payloads)
+        except _MalformedSignal as malformed:
+            await self._refuse_malformed(name, payloads, str(malformed))
+            return
         try:
             validate(command)
             await handle(command)
         except (ApplicationError, ActivityError) as error:
-            self._refused.append(
-                RefusedCommand(
-                    at=workflow.now(), command=name, actor=command.actor, message=error.message
-                )
-            )
-            del self._refused[:-REFUSALS_KEPT]
+            self._keep_refusal(name, command.actor, error.message)
             if not isinstance(error, _AuditedRefusal):
                 await self._record(name, command, None, f"Refused: {error.message}")
+
+    def _keep_refusal(self, name: str, actor: str, message: str) -> None:
+        self._refused.append(
+            RefusedCommand(at=workflow.now(), command=name, actor=actor, message=message)
+        )
+        del self._refused[:-REFUSALS_KEPT]
+
+    async def _refuse_malformed(self, name: str, payloads: tuple[Any, ...], message: str) -> None:
+        """Keep and audit a signal that is not a command (before the patch: dropped unseen)."""
+        if not workflow.patched(REFUSE_MALFORMED_SIGNALS):
+            workflow.logger.warning("Dropped malformed signal %s: %s", name, message)
+            return
+        actor = _claimed_actor(payloads)
+        self._keep_refusal(name, actor, message)
+        await self._record(name, Command(actor=actor), None, f"Refused: {message}")
+
+    @workflow.signal(dynamic=True)
+    async def unknown_signal(self, name: str, payloads: Sequence[RawValue]) -> None:
+        """A signal no command has: refused where an admin sees it (before the patch: ignored)."""
+        if not workflow.patched(REFUSE_MALFORMED_SIGNALS):
+            return
+        values = tuple(_json_value(payload) for payload in payloads)
+        await self._refuse_malformed(
+            name, values, f"Unknown command {name!r}; the commands are {', '.join(COMMANDS)}."
+        )
 
     async def _load_plan(self, code: str) -> Plan:
         """A plan from the database (so in the handler, not the validator)."""
@@ -389,9 +437,13 @@ class ContractWorkflow:
         )
 
     @workflow.signal(name="schedule_change")
-    async def schedule_change_signal(self, command: ScheduleChange) -> None:
+    async def schedule_change_signal(self, *payloads: Any) -> None:
         await self._signal(
-            "schedule_change", command, self._validate_schedule_change, self.schedule_change
+            "schedule_change",
+            payloads,
+            ScheduleChange,
+            self._validate_schedule_change,
+            self.schedule_change,
         )
 
     # R6: cancel at the next invoice date.
@@ -412,10 +464,11 @@ class ContractWorkflow:
         self._check(self._cancel_at_next_invoice(command))
 
     @workflow.signal(name="cancel_at_next_invoice")
-    async def cancel_at_next_invoice_signal(self, command: CancelAtNextInvoice) -> None:
+    async def cancel_at_next_invoice_signal(self, *payloads: Any) -> None:
         await self._signal(
             "cancel_at_next_invoice",
-            command,
+            payloads,
+            CancelAtNextInvoice,
             self._validate_cancel_at_next_invoice,
             self.cancel_at_next_invoice,
         )
@@ -434,8 +487,10 @@ class ContractWorkflow:
         self._check(self._clear_change(command))
 
     @workflow.signal(name="clear_change")
-    async def clear_change_signal(self, command: ClearChange) -> None:
-        await self._signal("clear_change", command, self._validate_clear_change, self.clear_change)
+    async def clear_change_signal(self, *payloads: Any) -> None:
+        await self._signal(
+            "clear_change", payloads, ClearChange, self._validate_clear_change, self.clear_change
+        )
 
     # R7: manual cancellation, and its undo.
 
@@ -453,8 +508,8 @@ class ContractWorkflow:
         self._check(self._cancel(command))
 
     @workflow.signal(name="cancel")
-    async def cancel_signal(self, command: Cancel) -> None:
-        await self._signal("cancel", command, self._validate_cancel, self.cancel)
+    async def cancel_signal(self, *payloads: Any) -> None:
+        await self._signal("cancel", payloads, Cancel, self._validate_cancel, self.cancel)
 
     def _uncancel(self, command: Uncancel) -> Decide:
         return lambda contract, today: rules.uncancel(contract, requested=command, today=today)
@@ -468,8 +523,8 @@ class ContractWorkflow:
         self._check(self._uncancel(command))
 
     @workflow.signal(name="uncancel")
-    async def uncancel_signal(self, command: Uncancel) -> None:
-        await self._signal("uncancel", command, self._validate_uncancel, self.uncancel)
+    async def uncancel_signal(self, *payloads: Any) -> None:
+        await self._signal("uncancel", payloads, Uncancel, self._validate_uncancel, self.uncancel)
 
     # R8: a new term after this contract; and the manual change (cancel + new term) in one step.
 
@@ -591,8 +646,8 @@ class ContractWorkflow:
             raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
 
     @workflow.signal(name="new_term")
-    async def new_term_signal(self, command: NewTerm) -> None:
-        await self._signal("new_term", command, self._validate_new_term, self.new_term)
+    async def new_term_signal(self, *payloads: Any) -> None:
+        await self._signal("new_term", payloads, NewTerm, self._validate_new_term, self.new_term)
 
     @workflow.update(name="switch")
     async def switch(self, command: Switch) -> CommandResult:
@@ -615,8 +670,8 @@ class ContractWorkflow:
         )
 
     @workflow.signal(name="switch")
-    async def switch_signal(self, command: Switch) -> None:
-        await self._signal("switch", command, self._validate_switch, self.switch)
+    async def switch_signal(self, *payloads: Any) -> None:
+        await self._signal("switch", payloads, Switch, self._validate_switch, self.switch)
 
 
 class _AuditedRefusal(ApplicationError):
@@ -625,3 +680,41 @@ class _AuditedRefusal(ApplicationError):
 
 _PLAN_DEPENDENT = frozenset({"prorate_not_allowed", "invalid_price", "other_location"})
 """Rejections of a new term that depend on the chosen plan, decided in the handler."""
+
+
+class _MalformedSignal(Exception):
+    """A signal whose input is not the command it names."""
+
+
+def _parse_signal(model: type[C], payloads: tuple[Any, ...]) -> C:
+    """The command a signal's input describes, or why it does not."""
+    if len(payloads) != 1:
+        raise _MalformedSignal(
+            f"Expected one JSON object as input, got {len(payloads)} inputs; nothing changed."
+        )
+    try:
+        return model.model_validate(payloads[0])
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'input'}: {problem['msg']}"
+            for problem in error.errors(include_url=False, include_input=False)
+        )
+        raise _MalformedSignal(f"Invalid input ({problems}); nothing changed.") from None
+
+
+def _claimed_actor(payloads: tuple[Any, ...]) -> str:
+    """The actor a malformed signal names, if it names a valid one (for the audit log)."""
+    claimed = (
+        payloads[0].get("actor") if len(payloads) == 1 and isinstance(payloads[0], dict) else None
+    )
+    try:
+        return Command(actor=claimed).actor
+    except ValidationError:
+        return "unknown"
+
+
+def _json_value(payload: RawValue) -> Any:
+    try:
+        return workflow.payload_converter().from_payload(payload.payload)
+    except Exception:  # undecodable input is still refused, as no input
+        return None

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -270,3 +271,59 @@ async def test_a_new_term_signal_with_a_taken_id_is_recorded_and_the_contract_li
         assert s.audit("old")[-1].effect == f"Refused: {refused.message}"
         await s.at(s.day(3, 22))
         assert s.contract("old").end == s.day(3, 21)
+
+
+MALFORMED: list[tuple[str, list[Any], str]] = [
+    ("cancel", [], "got 0 inputs"),
+    ("cancel", [{"date": "2026-03-21", "actor": "ana"}, {"date": "2026-03-22"}], "got 2 inputs"),
+    ("cancel", [{"date": "2026-02-30", "actor": "ana"}], "date:"),
+    ("cancel", [{"actor": "ana"}], "date: Field required"),
+    ("cancel", [{"date": "2026-03-21", "actor": "ana", "prorate": "maybe"}], "prorate:"),
+    ("schedule_change", [{"next_plan": 42, "actor": "ana"}], "next_plan:"),
+    ("schedule_change", [{"next_plan": "FIXED", "actor": "ana", "when": "now"}], "when:"),
+    ("switch", [["FIXED"]], "valid dictionary"),
+    ("new_term", [{"price": "free", "actor": "ana"}], "price:"),
+    ("uncancel", ["ana"], "valid dictionary"),
+    ("cancel_everything", [{"actor": "ana"}], "Unknown command 'cancel_everything'"),
+]
+
+
+async def test_malformed_signals_are_refused_where_an_admin_sees_them(
+    time_env: WorkflowEnvironment, database: Database
+) -> None:
+    """Wrong types, missing or unknown fields, no input, two inputs, an unknown name: each is
+    kept in `refused` and audited, nothing else changes, and the contract lives on."""
+    async with scenario(time_env, database) as s:
+        await s.create("raw", "FLEX", s.day(3, 1))
+        await s.at(s.day(3, 10))
+        before = await s.snapshot("raw")
+        handle = s.handle("raw")
+
+        for name, args, _ in MALFORMED:
+            await handle.signal(name, args=args)
+
+        view = await s.until("raw", lambda v: len(v.refused) == len(MALFORMED))
+        await s.audited("raw", 2 + len(MALFORMED))  # created, first invoice, each refusal
+        assert await s.status("raw") is WorkflowExecutionStatus.RUNNING
+        for refused, (name, args, expected) in zip(view.refused, MALFORMED, strict=True):
+            assert refused.command == name
+            assert expected in refused.message, refused.message
+            claimed = args[0].get("actor") if len(args) == 1 and isinstance(args[0], dict) else None
+            assert refused.actor == (claimed or "unknown")
+        audit = s.audit("raw")[-len(MALFORMED) :]
+        # Concurrent signals' audit rows are written in whichever order their activities finish.
+        assert sorted(entry.effect for entry in audit) == sorted(
+            f"Refused: {r.message}" for r in view.refused
+        )
+        after = await s.snapshot("raw")
+        assert after.state.model_copy(update={"refused": ()}) == before.state
+        assert (after.contracts, after.invoices, after.deposits) == (
+            before.contracts,
+            before.invoices,
+            before.deposits,
+        )
+        # Invoicing goes on as before.
+        await s.at(s.day(4, 2))
+        assert s.plan_lines("raw", since=s.day(4, 1)) == [
+            (s.day(4, 1), "plan", s.day(4, 1), s.day(5, 1), D("600.00"))
+        ]
