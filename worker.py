@@ -11,10 +11,11 @@ import asyncio
 import concurrent.futures
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities import ContractActivities
 from store.db import Database
@@ -32,6 +33,7 @@ def build_worker(
     task_queue: str,
     executor: concurrent.futures.Executor,
     max_cached_workflows: int = 1000,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker with every contract workflow and activity registered.
 
@@ -54,22 +56,30 @@ def build_worker(
         activity_executor=executor,
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=20),
+        interceptors=interceptors,
     )
 
 
 async def run_worker(
-    client: Client, database: Database, *, task_queue: str, stop: asyncio.Event
+    client: Client,
+    database: Database,
+    *,
+    task_queue: str,
+    stop: asyncio.Event,
+    interceptors: Sequence[Interceptor] = (),
 ) -> None:
     """Run until `stop` is set, then let in-flight activities finish and shut down."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, database, task_queue=task_queue, executor=executor)
+        worker = build_worker(
+            client, database, task_queue=task_queue, executor=executor, interceptors=interceptors
+        )
         async with worker:
             log.info("Worker polling task queue %s", task_queue)
             await stop.wait()
             log.info("Stopping worker")
 
 
-async def main() -> None:
+async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
     data_converter(settings)  # refuse a malformed payload key before touching anything
@@ -81,7 +91,13 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await run_worker(client, database, task_queue=settings.task_queue, stop=stop)
+        await run_worker(
+            client,
+            database,
+            task_queue=settings.task_queue,
+            stop=stop,
+            interceptors=interceptors,
+        )
     finally:
         database.dispose()
 

@@ -6,6 +6,7 @@ and running the same creation again joins the running workflow instead of starti
 """
 
 import asyncio
+import random
 
 from temporalio.client import (
     Client,
@@ -19,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from billing.contract import Command, Contract
 from workflows import ContractWorkflow, visibility, workflow_id
-from workflows.messages import ContractInput, ContractView
+from workflows.messages import CommandResult, ContractInput, ContractView
 
 
 class ContractNotCreated(Exception):
@@ -74,3 +75,34 @@ async def create_contract(
                 "it cannot be created again."
             ) from None
         raise
+
+
+BUSY_RETRY_SECONDS = 60.0
+"""How long `send_command` keeps retrying while the contract has too many commands in flight."""
+
+
+async def send_command(
+    client: Client, contract_id: str, name: str, command: Command
+) -> CommandResult:
+    """Execute the admin command `name` on the contract's workflow and return what it did.
+
+    The server takes a bounded number of updates in flight per workflow; one sent beyond that is
+    refused before it enters history, so it is sent again, with jittered backoff, until it is
+    taken or BUSY_RETRY_SECONDS have passed. Refusals by the rules raise
+    `WorkflowUpdateFailedError`, exactly as from `execute_update`.
+    """
+    handle = client.get_workflow_handle(workflow_id(contract_id))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            result: CommandResult = await handle.execute_update(
+                name, command, result_type=CommandResult
+            )
+            return result
+        except RPCError as error:
+            if error.status is not RPCStatusCode.RESOURCE_EXHAUSTED or loop.time() > deadline:
+                raise
+        await asyncio.sleep(delay * (0.5 + random.random()))  # jitter, not a secret
+        delay = min(delay * 2, 2.0)
