@@ -492,8 +492,9 @@ def test_worker_runs_replicas_on_the_task_queue(services: dict[str, dict[str, An
         5432,
         "/termshift",
     )
-    # Temporal Cloud / TLS settings pass through only when set (None: absent otherwise).
-    for variable in TLS_PASSTHROUGH:
+    # Temporal Cloud / TLS settings and the payload key pass through only when set (None: absent
+    # otherwise).
+    for variable in TLS_PASSTHROUGH | {"TERMSHIFT_PAYLOAD_KEY", "TERMSHIFT_PAYLOAD_KEY_FILE"}:
         assert variable in env, variable
         assert env[variable] is None, variable
 
