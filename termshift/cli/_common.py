@@ -57,6 +57,13 @@ def requested(actor: str | None, reason: str) -> Command:
         fail(Refused(describe_validation(error)))
 
 
+def amount_text(text: str) -> str:
+    """An amount as typed: ASCII only (`Decimal` would also read the digits of other scripts)."""
+    if not text.isascii():
+        raise Refused(f"{text!r} is not an amount: write it like 1500.00.")
+    return text
+
+
 def describe_validation(error: pydantic.ValidationError) -> str:
     """One sentence per problem: the field and what is wrong with it."""
     problems = []

@@ -14,6 +14,7 @@ from termshift.cli._common import (
     ActorOption,
     JsonOption,
     ReasonOption,
+    amount_text,
     console,
     database,
     emit_json,
@@ -94,9 +95,9 @@ def add_plan(
             code=code,
             name=name,
             location_id=site.id,
-            price=parse_amount(price, site.currency),
+            price=parse_amount(amount_text(price), site.currency),
             every=str(parse_cadence(every)),
-            deposit=parse_amount(deposit, site.currency, allow_zero=True),
+            deposit=parse_amount(amount_text(deposit), site.currency, allow_zero=True),
             prorate_first_invoice=prorate_first_invoice,
         )
         added = catalog.add_plan(db, plan, requested(actor, reason))

@@ -1,5 +1,6 @@
 """`contracts`: create a contract and its workflow together, inspect and steer it."""
 
+import re
 import secrets
 from datetime import date
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from termshift.cli._common import (
     JsonOption,
     ReasonOption,
     Refused,
+    amount_text,
     client,
     console,
     database,
@@ -61,11 +63,33 @@ def _parse_date(text: str | None, what: str) -> date | None:
     return None if text is None else required_date(text, what)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def required_date(text: str, what: str) -> date:
+    """A date written as YYYY-MM-DD, and only so (not 20270115, 2027-W03-5 or other digits)."""
     try:
+        if _ISO_DATE.fullmatch(text) is None:
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise Refused(f"{what} {text!r} is not a date: write it as YYYY-MM-DD.") from None
+        raise Refused(f"{what} {shorten(text)!r} is not a date: write it as YYYY-MM-DD.") from None
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """Input echoed in a message, cut to a readable length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def existing_contract_id(text: str) -> str:
+    """A contract id as given on the command line; one that no contract can have is refused."""
+    if _CONTRACT_ID.fullmatch(text) is None:
+        raise Refused(
+            f"There is no contract {shorten(text)!r}: a contract id is 1 to 64 letters, digits, "
+            "'.', '_' or '-'. See `contracts list`."
+        )
+    return text
 
 
 @contracts.command("create")
@@ -121,7 +145,7 @@ def create(
                 location=site,
                 plan=tariff,
                 start=required_date(start, "Start date"),
-                price=price,
+                price=None if price is None else amount_text(price),
                 anchor=_parse_date(anchor, "Anchor"),
                 prorate_first_invoice=prorate_first_invoice,
             )
@@ -207,6 +231,7 @@ def show(
     """Show a contract: stored terms joined with its workflow's live state and its lineage."""
 
     async def go() -> ContractShown:
+        existing_contract_id(contract_id)
         with database().session() as session:
             record = repository.get_contract(session, contract_id)
             lineage = _lineage(session, record.contract)

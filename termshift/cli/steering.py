@@ -5,6 +5,7 @@ history and answers with what it did. Nothing here writes to the database.
 """
 
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -18,24 +19,27 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from billing import deposits, lifecycle
 from billing.contract import Command, Contract, LineKind
-from billing.money import format_money
+from billing.money import format_money, parse_amount
 from billing.rules import RejectionCode
 from store import repository
 from store.errors import NotFound
+from store.models import ID_LENGTH
 from termshift.cli._common import (
     ActorOption,
     Failed,
     JsonOption,
     ReasonOption,
     Refused,
+    amount_text,
     client,
     console,
     database,
     emit_json,
+    handled,
     requested,
     run,
 )
-from termshift.cli.contracts import contracts, live_view, required_date
+from termshift.cli.contracts import contracts, existing_contract_id, live_view, required_date
 from workflows import workflow_id
 from workflows.messages import (
     Cancel,
@@ -99,6 +103,8 @@ def _steer(
 ) -> None:
     """Build the command's message (refusing bad input), send it, and print what it did."""
     who = requested(actor, reason)
+    with handled():
+        existing_contract_id(contract_id)
     _report(run(lambda: _send(contract_id, update, build(who), address)), as_json)
 
 
@@ -131,7 +137,7 @@ def change(
     _steer(
         contract_id,
         "schedule_change",
-        lambda who: ScheduleChange(next_plan=next_plan, **who.model_dump()),
+        lambda who: ScheduleChange(next_plan=_plan(next_plan), **who.model_dump()),
         address=address,
         actor=actor,
         reason=reason,
@@ -259,9 +265,9 @@ def new_term(
         "new_term",
         lambda who: NewTerm(
             id=id,
-            plan=plan,
+            plan=None if plan is None else _plan(plan),
             start=None if start is None else required_date(start, "Start date"),
-            price=None if price is None else _amount(price),
+            price=None if price is None else _price(from_id, price),
             anchor=None if anchor is None else required_date(anchor, "Anchor"),
             prorate_first_invoice=prorate_first_invoice,
             **who.model_dump(),
@@ -297,11 +303,11 @@ def switch(
         contract_id,
         "switch",
         lambda who: Switch(
-            to_plan=to,
+            to_plan=_plan(to),
             on=required_date(on, "Switch date"),
             prorate=prorate,
             id=id,
-            price=None if price is None else _amount(price),
+            price=None if price is None else _price(contract_id, price),
             **who.model_dump(),
         ),
         address=address,
@@ -311,11 +317,26 @@ def switch(
     )
 
 
-def _amount(text: str) -> Decimal:
-    try:
-        return Decimal(text)
-    except ArithmeticError:
-        raise Refused(f"{text!r} is not an amount: write it like 1500.00.") from None
+def _plan(code: str) -> str:
+    """A plan code that exists: refused here, before the command enters the workflow's history
+    (the workflow checks the plan's location and currency against the contract's)."""
+    if len(code) <= ID_LENGTH:
+        with database().session() as session:
+            repository.get_plan(session, code)
+    return code
+
+
+def _price(contract_id: str, text: str) -> Decimal:
+    """A custom price in the contract's currency: finite, above zero, at most its decimals."""
+    currency = None
+    with database().session() as session, suppress(NotFound):  # then: "no such contract"
+        currency = repository.get_contract(session, contract_id).contract.currency
+    if currency is None:
+        try:
+            return Decimal(amount_text(text))
+        except ArithmeticError:
+            raise Refused(f"{text!r} is not an amount: write it like 1500.00.") from None
+    return parse_amount(amount_text(text), currency)
 
 
 class PreviewEvent(BaseModel):
@@ -344,6 +365,7 @@ def preview(
     """What happens next: invoices with every line, pending changes, deposits. Changes nothing."""
 
     async def go() -> Preview:
+        existing_contract_id(contract_id)
         _, view = await live_view(await client(address), contract_id)
         if view is None:
             raise Refused(_no_workflow(contract_id))
