@@ -40,6 +40,7 @@ from termshift.cli._common import (
     run,
 )
 from termshift.cli.contracts import contracts, existing_contract_id, live_view, required_date
+from termshift.contracts import BUSY_RETRY_SECONDS, send_command
 from workflows import workflow_id
 from workflows.messages import (
     Cancel,
@@ -59,9 +60,8 @@ REFUSALS = frozenset(code.value for code in RejectionCode) | {"registration_fail
 
 async def _send(contract_id: str, update: str, message: Command, address: str | None) -> Any:
     """Execute the update on the contract's workflow; refusals become exit code 2."""
-    handle = (await client(address)).get_workflow_handle(workflow_id(contract_id))
     try:
-        return await handle.execute_update(update, message, result_type=CommandResult)
+        return await send_command(await client(address), contract_id, update, message)
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and (cause.type in REFUSALS or cause.non_retryable):
@@ -70,6 +70,11 @@ async def _send(contract_id: str, update: str, message: Command, address: str | 
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise Refused(_no_workflow(contract_id)) from None
+        if error.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+            raise Failed(
+                f"Contract {contract_id} is busy with other commands (retried for "
+                f"{BUSY_RETRY_SECONDS:.0f} s); nothing changed. Try again in a moment."
+            ) from None
         raise
 
 
