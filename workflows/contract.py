@@ -636,8 +636,9 @@ class ContractWorkflow:
     @new_term.validator
     def _validate_new_term(self, command: NewTerm) -> None:
         # Without the plan (a database read) only the plan-independent checks can run here.
+        # A custom price is checked here too: against the contract's currency, not the plan.
         outcome = self._new_term_decision(
-            command.model_copy(update={"prorate_first_invoice": False, "price": None}),
+            command.model_copy(update={"prorate_first_invoice": False}),
             self._contract.plan,
             self._contract,
             self._today(),
@@ -663,11 +664,11 @@ class ContractWorkflow:
 
     @switch.validator
     def _validate_switch(self, command: Switch) -> None:
-        self._check(
-            lambda contract, today: rules.cancel(
-                contract, date=command.on, prorate=command.prorate, requested=command, today=today
-            )
-        )
+        # The whole decision with the current plan; what depends on the new plan is decided in
+        # the handler, once it is read.
+        outcome = self._switch_decision(command, self._contract.plan, self._contract, self._today())
+        if isinstance(outcome, rules.Rejection) and outcome.code not in _PLAN_DEPENDENT:
+            raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
 
     @workflow.signal(name="switch")
     async def switch_signal(self, *payloads: Any) -> None:
@@ -678,7 +679,7 @@ class _AuditedRefusal(ApplicationError):
     """A refusal already written to the audit log."""
 
 
-_PLAN_DEPENDENT = frozenset({"prorate_not_allowed", "invalid_price", "other_location"})
+_PLAN_DEPENDENT = frozenset({"prorate_not_allowed", "other_location", "same_plan"})
 """Rejections of a new term that depend on the chosen plan, decided in the handler."""
 
 
