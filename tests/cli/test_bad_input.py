@@ -35,6 +35,7 @@ from termshift.cli.contracts import existing_contract_id, required_date
 from tests.cli.test_cli_devserver import Cli, Result, cli_on, dev_env
 from tests.support.databases import postgres_database, sqlite_url
 from tests.support.temporal import binary
+from workflows.messages import ContractView
 
 pytestmark = pytest.mark.devserver
 __all__ = ["dev_env"]  # the module-scoped dev server fixture, shared with the other CLI tests
@@ -770,3 +771,62 @@ def test_amounts_are_ascii() -> None:
     with pytest.raises(Refused, match="not an amount"):
         amount_text("١٥٠٠")
     assert amount_text("1500.00") == "1500.00"
+
+
+# --- raw signals: a signal cannot answer, so its refusal is kept in `state` and audited ---------
+
+
+def temporal_signal(world: World, contract_id: str, name: str, *inputs: str) -> Result:
+    args = [
+        binary("temporal"), "workflow", "signal", "--address", world.address,
+        "--namespace", "default", "--workflow-id", f"contract-{contract_id}", "--name", name,
+    ]  # fmt: skip
+    for value in inputs:
+        args += ["--input", value]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+# (case id, signal name, inputs, substring of the refusal kept in `state().refused`)
+RAW_SIGNALS: list[tuple[str, str, tuple[str, ...], str]] = [
+    ("no input", "cancel", (), "got 0 inputs"),
+    ("two inputs", "uncancel", (payload(), payload()), "got 2 inputs"),
+    ("date 2027-02-30", "cancel", (payload(date="2027-02-30"),), "date:"),
+    ("prorate maybe", "cancel", (payload(date="2027-01-15", prorate="maybe"),), "prorate:"),
+    ("missing date", "cancel", (payload(),), "date: Field required"),
+    ("unknown field", "cancel", (payload(date="2027-01-15", bogus=1),), "bogus:"),
+    ("payload a list", "cancel", ("[]",), "valid dictionary"),
+    ("price a word", "new_term", (payload(price="cheap"),), "price:"),
+    ("10k actor", "cancel", (payload(date="2027-01-15", actor=LONG),), "actor:"),
+    ("unknown command", "cancel_everything", (payload(),), "Unknown command"),
+    ("the rules: nothing to undo", "uncancel", (payload(),), "no pending manual cancellation"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs", "needle"),
+    [pytest.param(name, inputs, needle, id=case) for case, name, inputs, needle in RAW_SIGNALS],
+)
+async def test_raw_signal_is_refused_where_an_admin_sees_it(
+    world: World, name: str, inputs: tuple[str, ...], needle: str
+) -> None:
+    contract_id = world.ids["active"]
+    handle = world.client.get_workflow_handle(f"contract-{contract_id}")
+    rows = snapshot(world.database)
+    state = await handle.query("state", result_type=ContractView)
+
+    result = await asyncio.to_thread(temporal_signal, world, contract_id, name, *inputs)
+
+    assert result.code == 0, (result.out, result.err)  # the server takes any signal
+    for _ in range(200):
+        after = await handle.query("state", result_type=ContractView)
+        added = added_rows(rows, snapshot(world.database))
+        if after.refused != state.refused and added:  # (the list keeps the last 20)
+            break
+        await asyncio.sleep(0.05)
+    refusal = after.refused[-1]
+    assert (refusal.command, needle in refusal.message) == (name, True), refusal
+    assert list(added) == ["audit_log"], added
+    assert len(added["audit_log"]) == 1, added
+    assert after.contract == state.contract
+    assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
