@@ -4,7 +4,8 @@
 
 Connection settings come from Temporal's standard environment configuration (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a temporal.toml profile); the billing
-database from TERMSHIFT_DATABASE_URL. SIGINT or SIGTERM stops it after in-flight work finishes.
+database and the worker's capacity (cache size, concurrency, threads) from TERMSHIFT_* variables
+(`termshift.settings.Settings`). SIGINT or SIGTERM stops it after in-flight work finishes.
 """
 
 import asyncio
@@ -12,9 +13,10 @@ import concurrent.futures
 import logging
 import signal
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities import ContractActivities
 from store.db import Database
@@ -25,19 +27,42 @@ from workflows import ContractWorkflow
 log = logging.getLogger("termshift.worker")
 
 
+def capacity(settings: Settings) -> dict[str, Any]:
+    """The `Worker` options that size it: cache, concurrent tasks and polls."""
+    return {
+        "max_cached_workflows": settings.workflow_cache_size,
+        "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.max_concurrent_activities,
+        "max_concurrent_local_activities": settings.max_concurrent_local_activities,
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            maximum=settings.workflow_task_pollers
+        ),
+        "nonsticky_to_sticky_poll_ratio": settings.nonsticky_poll_ratio,
+    }
+
+
 def build_worker(
     client: Client,
     database: Database,
     *,
     task_queue: str,
     executor: concurrent.futures.Executor,
-    max_cached_workflows: int = 1000,
+    settings: Settings | None = None,
+    max_cached_workflows: int | None = None,
 ) -> Worker:
-    """A worker with every contract workflow and activity registered.
+    """A worker with every contract workflow and activity registered, sized by `settings`.
 
     `max_cached_workflows=0` keeps no workflow in memory between tasks (each task replays the
     history), which also means no sticky task queue outlives the worker.
     """
+    options = capacity(settings if settings is not None else Settings())
+    if max_cached_workflows is not None:
+        options["max_cached_workflows"] = max_cached_workflows
+    if isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+        # No more activities at once than threads to run them (the tests use fewer threads).
+        threads = executor._max_workers
+        for name in ("max_concurrent_activities", "max_concurrent_local_activities"):
+            options[name] = min(options[name], threads)
     contract_activities = ContractActivities(database)
     return Worker(
         client,
@@ -52,19 +77,21 @@ def build_worker(
             contract_activities.record_new_term,
         ],
         activity_executor=executor,
-        max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=20),
+        **options,
     )
 
 
 async def run_worker(
-    client: Client, database: Database, *, task_queue: str, stop: asyncio.Event
+    client: Client, database: Database, *, settings: Settings, stop: asyncio.Event
 ) -> None:
     """Run until `stop` is set, then let in-flight activities finish and shut down."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, database, task_queue=task_queue, executor=executor)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
+        worker = build_worker(
+            client, database, task_queue=settings.task_queue, executor=executor, settings=settings
+        )
         async with worker:
-            log.info("Worker polling task queue %s", task_queue)
+            log.info("Worker polling task queue %s", settings.task_queue)
             await stop.wait()
             log.info("Stopping worker")
 
@@ -81,7 +108,7 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await run_worker(client, database, task_queue=settings.task_queue, stop=stop)
+        await run_worker(client, database, settings=settings, stop=stop)
     finally:
         database.dispose()
 
