@@ -23,6 +23,7 @@ from store.db import Database
 from termshift.settings import Settings
 from termshift.temporal import connect, data_converter
 from workflows import ContractWorkflow
+from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("termshift.worker")
 
@@ -77,6 +78,7 @@ def build_worker(
             contract_activities.record_new_term,
         ],
         activity_executor=executor,
+        workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=20),
         **options,
     )
