@@ -39,6 +39,9 @@ def capacity(settings: Settings) -> dict[str, Any]:
             maximum=settings.workflow_task_pollers
         ),
         "nonsticky_to_sticky_poll_ratio": settings.nonsticky_poll_ratio,
+        "sticky_queue_schedule_to_start_timeout": timedelta(
+            seconds=settings.sticky_timeout_seconds
+        ),
     }
 
 

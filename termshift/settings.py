@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     queue; a new contract's first task comes from the task queue."""
     nonsticky_poll_ratio: float = Field(default=0.5, gt=0, le=1)
     """Share of those polls on the task queue rather than the worker's sticky queue."""
+    sticky_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a task waits on this worker's sticky queue before any worker may take it. When
+    thousands of invoice dates fire at once they queue there; a short wait (the SDK's 10 s) makes
+    the server move each of them to the task queue, one more write per task when it is busiest."""
 
     def billing_database_url(self) -> str:
         if self.database_url is not None:
