@@ -176,7 +176,8 @@ def save_contract(session: Session, contract: Contract) -> None:
     """
     values = {f"new_{name}": value for name, value in _state_columns(contract).items()}
     saved = session.execute(
-        _SAVE_STATE(), {"contract_id": contract.id, "new_updated_at": datetime.now(UTC), **values}
+        _save_state_statement(),
+        {"contract_id": contract.id, "new_updated_at": datetime.now(UTC), **values},
     )
     loaded = session.identity_map.get(session.identity_key(ContractRow, contract.id))
     if loaded is not None:
@@ -189,7 +190,8 @@ def save_contract(session: Session, contract: Contract) -> None:
 
 
 @functools.cache
-def _SAVE_STATE() -> Any:  # noqa: N802 (a statement, built once)
+def _save_state_statement() -> Any:
+    """`save_contract`'s UPDATE with bound parameters, built once."""
     table = cast(Table, ContractRow.__table__)
     names = [*_STATE_COLUMN_NAMES, "updated_at"]
     return (
@@ -666,7 +668,7 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
             "the same day: merge them."
         )
     billed = session.execute(
-        _BILLED_LINES(),
+        _billed_lines_statement(),
         {"contract_id": contract_id, "starts": sorted({start for start, _ in keys})},
     )
     for start, kind, number in billed:
@@ -678,7 +680,8 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
 
 
 @functools.cache
-def _BILLED_LINES() -> Select[date, str, str | None]:  # noqa: N802 (a statement, built once)
+def _billed_lines_statement() -> Select[date, str, str | None]:
+    """The contract's billed lines starting on any of the given days, built once."""
     return (
         select(InvoiceLineRow.period_start, InvoiceLineRow.kind, InvoiceRow.number)
         .join(InvoiceRow, InvoiceLineRow.invoice_id == InvoiceRow.id)
@@ -700,14 +703,15 @@ def find_invoice(
 ) -> IssuedInvoice | None:
     """The contract's invoice of `issue_date` for `purpose`, if it was issued."""
     row = session.scalar(
-        _FIND_INVOICE(),
+        _find_invoice_statement(),
         {"contract_id": contract_id, "issue_date": issue_date, "purpose": purpose.value},
     )
     return None if row is None else _issued(session, [row])[0]
 
 
 @functools.cache
-def _FIND_INVOICE() -> Select[InvoiceRow]:  # noqa: N802 (a statement, built once)
+def _find_invoice_statement() -> Select[InvoiceRow]:
+    """`find_invoice`'s query with bound parameters, built once."""
     return select(InvoiceRow).where(
         InvoiceRow.contract_id == bindparam("contract_id"),
         InvoiceRow.issue_date == bindparam("issue_date", type_=InvoiceRow.issue_date.type),
