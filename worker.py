@@ -4,7 +4,8 @@
 
 Connection settings come from Temporal's standard environment configuration (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a temporal.toml profile); the billing
-database from TERMSHIFT_DATABASE_URL. SIGINT or SIGTERM stops it after in-flight work finishes.
+database and the worker's capacity (cache size, concurrency, threads) from TERMSHIFT_* variables
+(`termshift.settings.Settings`). SIGINT or SIGTERM stops it after in-flight work finishes.
 """
 
 import asyncio
@@ -13,17 +14,36 @@ import logging
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
 
 from activities import ContractActivities
 from store.db import Database
 from termshift.settings import Settings
 from termshift.temporal import connect, data_converter
 from workflows import ContractWorkflow
+from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("termshift.worker")
+
+
+def capacity(settings: Settings) -> dict[str, Any]:
+    """The `Worker` options that size it: cache, concurrent tasks and polls."""
+    return {
+        "max_cached_workflows": settings.workflow_cache_size,
+        "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.max_concurrent_activities,
+        "max_concurrent_local_activities": settings.max_concurrent_local_activities,
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            maximum=settings.workflow_task_pollers
+        ),
+        "nonsticky_to_sticky_poll_ratio": settings.nonsticky_poll_ratio,
+        "sticky_queue_schedule_to_start_timeout": timedelta(
+            seconds=settings.sticky_timeout_seconds
+        ),
+    }
 
 
 def build_worker(
@@ -32,14 +52,23 @@ def build_worker(
     *,
     task_queue: str,
     executor: concurrent.futures.Executor,
-    max_cached_workflows: int = 1000,
+    settings: Settings | None = None,
+    max_cached_workflows: int | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """A worker with every contract workflow and activity registered.
+    """A worker with every contract workflow and activity registered, sized by `settings`.
 
     `max_cached_workflows=0` keeps no workflow in memory between tasks (each task replays the
     history), which also means no sticky task queue outlives the worker.
     """
+    options = capacity(settings if settings is not None else Settings())
+    if max_cached_workflows is not None:
+        options["max_cached_workflows"] = max_cached_workflows
+    if isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+        # No more activities at once than threads to run them (the tests use fewer threads).
+        threads = executor._max_workers
+        for name in ("max_concurrent_activities", "max_concurrent_local_activities"):
+            options[name] = min(options[name], threads)
     contract_activities = ContractActivities(database)
     return Worker(
         client,
@@ -54,9 +83,10 @@ def build_worker(
             contract_activities.record_new_term,
         ],
         activity_executor=executor,
-        max_cached_workflows=max_cached_workflows,
+        workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=20),
         interceptors=interceptors,
+        **options,
     )
 
 
@@ -64,17 +94,22 @@ async def run_worker(
     client: Client,
     database: Database,
     *,
-    task_queue: str,
+    settings: Settings,
     stop: asyncio.Event,
     interceptors: Sequence[Interceptor] = (),
 ) -> None:
     """Run until `stop` is set, then let in-flight activities finish and shut down."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
         worker = build_worker(
-            client, database, task_queue=task_queue, executor=executor, interceptors=interceptors
+            client,
+            database,
+            task_queue=settings.task_queue,
+            executor=executor,
+            settings=settings,
+            interceptors=interceptors,
         )
         async with worker:
-            log.info("Worker polling task queue %s", task_queue)
+            log.info("Worker polling task queue %s", settings.task_queue)
             await stop.wait()
             log.info("Stopping worker")
 
@@ -91,13 +126,7 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await run_worker(
-            client,
-            database,
-            task_queue=settings.task_queue,
-            stop=stop,
-            interceptors=interceptors,
-        )
+        await run_worker(client, database, settings=settings, stop=stop, interceptors=interceptors)
     finally:
         database.dispose()
 

@@ -69,6 +69,7 @@ from store import repository  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.models import ContractRow, InvoiceRow  # noqa: E402
 from termshift.contracts import create_contract  # noqa: E402
+from termshift.settings import Settings  # noqa: E402
 from termshift.temporal import connect, dev_server_search_attribute_args  # noqa: E402
 
 console = Console(highlight=False)
@@ -79,6 +80,14 @@ ETC_ZONES = [f"Etc/GMT{offset:+d}" if offset else "Etc/GMT" for offset in range(
 MAX_ZONE_WAIT = 300.0
 """Seconds we accept to wait beyond the needed lead for a whole-hour Etc/GMT zone's midnight."""
 CUSTOM_ZONE = "Termshift/Bench"
+SERVER_SQLITE_PRAGMAS = [
+    "--sqlite-pragma",
+    "journal_mode=wal",
+    "--sqlite-pragma",
+    "synchronous=normal",
+]
+"""The dev server's SQLite file in WAL mode, synced at checkpoints (its default, a rollback journal
+synced at every commit, makes a month-end of thousands of timers time out in the server itself)."""
 PRICE = Decimal("1500.00")
 
 
@@ -106,6 +115,34 @@ def peak_rss_mb(pid: int | None) -> dict[str, float] | None:
         if key in ("VmHWM", "VmRSS"):
             values[key] = round(int(rest.split()[0]) / 1024, 1)
     return values
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a live process so far, in seconds (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU time the server and the workers spend on one phase, per item of that phase."""
+
+    pids: dict[str, int]
+    per_item: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def read(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def record(self, phase: str, before: dict[str, float], items: int, *names: str) -> None:
+        after = self.read()
+        self.per_item[phase] = {
+            name: round((after[name] - before[name]) * 1000 / max(items, 1), 1)
+            for name in names
+            if name in self.pids
+        }
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
@@ -149,7 +186,7 @@ async def start_server(tmp: Path, in_memory: bool) -> tuple[subprocess.Popen[byt
         *dev_server_search_attribute_args(),
     ]
     if not in_memory:
-        command += ["--db-filename", str(tmp / "temporal.db")]
+        command += ["--db-filename", str(tmp / "temporal.db"), *SERVER_SQLITE_PRAGMAS]
     log = (tmp / "temporal-server.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
@@ -302,7 +339,9 @@ class Results:
 # Phases
 
 
-async def skeleton_phase(client: Client, n: int, queue: str, db_path: str, out: Results) -> None:
+async def skeleton_phase(
+    client: Client, n: int, queue: str, db_path: str, cpu: CpuMeter, out: Results
+) -> None:
     console.rule("[bold]Skeleton (engine floor)")
     # Warm-up: one skeleton end to end, so the worker is polling before anything is timed.
     await client.execute_workflow(
@@ -315,10 +354,13 @@ async def skeleton_phase(client: Client, n: int, queue: str, db_path: str, out: 
             SkeletonWorkflow.run, fire_at, id=f"skeleton-{queue}-{i:05d}", task_queue=queue
         )
 
+    before = cpu.read()
     seconds = await run_limited("starting skeletons", n, start)
+    cpu.record("skeleton start", before, n, "server", "skeleton_worker")
     if datetime.now(UTC) > fire_at:
         out.notes.append("Skeleton starts overran their timer instant: firing numbers are low.")
     await wait_until(fire_at, "the skeletons' timer")
+    before = cpu.read()
 
     def count() -> int:
         with sqlite3.connect(db_path) as connection:
@@ -328,6 +370,7 @@ async def skeleton_phase(client: Client, n: int, queue: str, db_path: str, out: 
             return int(row[0])
 
     done, _ = await poll_until("skeleton rows", n, count, timeout=max(300.0, n / 2))
+    cpu.record("skeleton firing", before, done, "server", "skeleton_worker")
     with sqlite3.connect(db_path) as connection:
         (last,) = connection.execute(
             f"SELECT MAX(inserted_at) FROM {TABLE} WHERE workflow_id LIKE ?",
@@ -404,6 +447,7 @@ async def contracts_phase(
     queue: str,
     run: str,
     tz_dir: Path,
+    cpu: CpuMeter,
     out: Results,
 ) -> tuple[str, MonthEnd]:
     console.rule("[bold]Termshift contracts")
@@ -442,7 +486,9 @@ async def contracts_phase(
     start, _ = period_containing(
         month_end.day - timedelta(days=1), anchor=month_end.day, every="1 month"
     )
+    before = cpu.read()
     seconds = await onboard(client, site, ids, (start, month_end.day), queue, "onboarding")
+    cpu.record("onboarding", before, n, "server", "worker")
     if datetime.now(UTC) >= month_end.instant:
         out.notes.append("Onboarding overran the month-end instant: month-end numbers are low.")
     console.print(f"  {n} contracts onboarded in {seconds:.1f} s ({rate(n, seconds)}/s)")
@@ -457,6 +503,7 @@ async def contracts_phase(
         month_end_instant_utc=month_end.instant.isoformat(),
     )
     await wait_until(month_end.instant, f"00:00 {month_end.day} in {month_end.timezone}")
+    before = cpu.read()
 
     def invoices(column: Any) -> Any:
         return (
@@ -472,6 +519,7 @@ async def contracts_phase(
             return int(session.execute(invoices(func.count())).scalar_one())
 
     done, _ = await poll_until("month-end invoices", n, count, timeout=max(300.0, n / 2))
+    cpu.record("month-end", before, done, "server", "worker")
     with database.session() as session:
         last = session.execute(invoices(func.max(InvoiceRow.created_at))).scalar_one()
     span = (last - month_end.instant).total_seconds() if last is not None else None
@@ -621,6 +669,18 @@ def markdown(numbers: dict[str, Any], notes: list[str]) -> str:
         value = numbers.get(key)
         lines.append(f"| {label} | {'n/a' if value is None else value} | {unit} |")
     lines.append("")
+    per_item = numbers.get("cpu_ms_per_item") or {}
+    if per_item:
+        lines += [
+            "CPU time per item of each phase (ms; user + system, all threads of the process):",
+            "",
+            "| phase | Temporal server | worker |",
+            "|---|---:|---:|",
+        ]
+        for phase, spent in per_item.items():
+            worker = spent.get("worker", spent.get("skeleton_worker"))
+            lines.append(f"| {phase} | {spent.get('server', 'n/a')} | {worker} |")
+        lines.append("")
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -712,10 +772,16 @@ async def bench(args: argparse.Namespace) -> int:
             tmp / "skeleton-worker.log",
         )
 
-        await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, out)
-        first_id, month_end = await contracts_phase(
-            client, database, n, f"{queue}-contracts", run, tz_dir, out
+        pids = {name: process.pid for name, process in workers.items()}
+        cpu = CpuMeter(
+            {"worker": pids["termshift"], "skeleton_worker": pids["skeleton"]}
+            | ({"server": server.pid} if server is not None else {})
         )
+        await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out)
+        first_id, month_end = await contracts_phase(
+            client, database, n, f"{queue}-contracts", run, tz_dir, cpu, out
+        )
+        out.numbers["cpu_ms_per_item"] = cpu.per_item
         await history_phase(client, first_id, out)
         ids = [f"b{run}-{i:05d}" for i in range(n)]
         await asyncio.to_thread(cron_phase, database, tmp, ids, month_end, out)
@@ -735,9 +801,23 @@ async def bench(args: argparse.Namespace) -> int:
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )
         sleeping = n + out.numbers.get("pilot_contracts", 0)
+        tuning = Settings()
+        out.numbers["worker_settings"] = {
+            name: getattr(tuning, name)
+            for name in (
+                "workflow_cache_size",
+                "max_concurrent_workflow_tasks",
+                "max_concurrent_local_activities",
+                "activity_threads",
+                "workflow_task_pollers",
+                "nonsticky_poll_ratio",
+                "sticky_timeout_seconds",
+            )
+        }
         out.notes.append(
-            f"Worker RSS measured with {sleeping} sleeping contracts (N plus the pilot); "
-            "the worker caches up to 1000 workflows (worker.py, max_cached_workflows)."
+            f"Worker RSS measured with {sleeping} sleeping contracts (N plus the pilot); both "
+            f"workers cache up to {tuning.workflow_cache_size} workflows "
+            "(TERMSHIFT_WORKFLOW_CACHE_SIZE)."
         )
         numbers = out.numbers
         numbers["onboarding_vs_skeleton_starts"] = ratio(

@@ -67,14 +67,23 @@ class SkeletonWorkflow:
 def build_worker(
     client: Client, db_path: str, *, task_queue: str, executor: concurrent.futures.Executor
 ) -> Worker:
-    """Settings as in `worker.build_worker`: 16 activity threads, 1000 cached workflows."""
+    """Sized as the Termshift worker is (`worker.capacity`: cache, concurrent tasks, polls; the
+    same TERMSHIFT_* settings), and its workflow module likewise loaded once, not per run."""
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from termshift.settings import Settings
+    from worker import capacity
+
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[SkeletonWorkflow],
         activities=[SkeletonActivities(db_path).insert],
         activity_executor=executor,
-        max_cached_workflows=1000,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+        ),
+        **capacity(Settings()),
     )
 
 
@@ -87,7 +96,10 @@ async def serve(address: str, task_queue: str, db_path: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
+    from termshift.settings import Settings
+
+    threads = Settings().activity_threads
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as executor:
         async with build_worker(client, db_path, task_queue=task_queue, executor=executor):
             await stop.wait()
 

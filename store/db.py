@@ -47,10 +47,14 @@ def alembic_config() -> Config:
 class Database:
     """One billing database: SQLite (a file, or `sqlite://` in memory) or PostgreSQL.
 
-    SQLite connections enforce foreign keys, use the WAL journal, wait up to 30 s for a lock, and
-    begin every transaction with `BEGIN IMMEDIATE`: writers queue for the lock up front instead of
-    failing when a read snapshot turns out stale. An in-memory database is one connection shared by
-    every thread, so its sessions take turns.
+    SQLite connections enforce foreign keys, use the WAL journal (synced at checkpoints, not at
+    every commit: a power cut may lose the last commits, never corrupt the file), wait up to 30 s
+    for a lock, and begin every transaction with `BEGIN IMMEDIATE`: writers queue for the lock up
+    front instead of failing when a read snapshot turns out stale. SQLite has one writer at a time,
+    so the threads of one process take turns on a lock of their own: the next one starts as soon
+    as the lock is free, instead of polling SQLite's busy handler, which sleeps between tries.
+    Other processes still queue through the busy timeout. An in-memory database is one connection
+    shared by every thread, and takes turns the same way.
     """
 
     def __init__(self, url: str) -> None:
@@ -58,7 +62,8 @@ class Database:
         self.in_memory = self.url.get_backend_name() == "sqlite" and self.url.database in _MEMORY
         self.engine = self._create_engine()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._turns = threading.RLock() if self.in_memory else None
+        sqlite = self.url.get_backend_name() == "sqlite"
+        self._turns = threading.RLock() if sqlite else None
 
     @property
     def redacted_url(self) -> str:
@@ -117,6 +122,7 @@ class Database:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not self.in_memory:
             _enable_wal(cursor)
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
 

@@ -7,12 +7,24 @@ says whether this call inserted it. Two transactions inserting the same key conc
 fail: `INSERT ... ON CONFLICT DO NOTHING` makes the second wait for the first and then do nothing.
 """
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, literal_column, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -158,17 +170,37 @@ def record_contract(session: Session, contract: Contract) -> bool:
 
 
 def save_contract(session: Session, contract: Contract) -> None:
-    """Store a recorded contract's new state; saving the same state again changes nothing."""
-    row = session.get(ContractRow, contract.id)
-    if row is None:
+    """Store a recorded contract's new state; saving the same state again changes nothing.
+
+    One UPDATE, which matches no row when the stored snapshot is already this state.
+    """
+    values = {f"new_{name}": value for name, value in _state_columns(contract).items()}
+    saved = session.execute(
+        _save_state_statement(),
+        {"contract_id": contract.id, "new_updated_at": datetime.now(UTC), **values},
+    )
+    loaded = session.identity_map.get(session.identity_key(ContractRow, contract.id))
+    if loaded is not None:
+        session.expire(loaded)  # read again if this session reads the contract after saving it
+    if (
+        cast(CursorResult[Any], saved).rowcount == 0
+        and session.get(ContractRow, contract.id) is None
+    ):
         raise NotFound(f"No contract {contract.id!r}: record it before saving its state.")
-    columns = _state_columns(contract)
-    if row.snapshot == columns["snapshot"]:
-        return
-    for name, value in columns.items():
-        setattr(row, name, value)
-    row.updated_at = datetime.now(UTC)
-    session.flush()
+
+
+@functools.cache
+def _save_state_statement() -> Any:
+    """`save_contract`'s UPDATE with bound parameters, built once."""
+    table = cast(Table, ContractRow.__table__)
+    names = [*_STATE_COLUMN_NAMES, "updated_at"]
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("contract_id"), table.c.snapshot != bindparam("new_snapshot")
+        )
+        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names})
+    )
 
 
 def get_contract(session: Session, contract_id: str) -> ContractRecord:
@@ -253,27 +285,31 @@ def insert_invoice(
     day). A line whose business key (contract, period start, kind) is already billed on another
     invoice is a `Conflict`: the same effect is never billed twice (R12).
     """
-    issued = find_invoice(session, contract_id=contract_id, issue_date=issue_date, purpose=purpose)
-    if issued is not None:
-        return issued
     if not lines:
+        issued = find_invoice(
+            session, contract_id=contract_id, issue_date=issue_date, purpose=purpose
+        )
+        if issued is not None:
+            return issued
         raise ValueError(f"The invoice of contract {contract_id!r} on {issue_date} has no lines.")
     total = sum((line.amount for line in lines), Decimal(0))
-    statement = (
-        _insert(session, InvoiceRow)
-        .values(
-            contract_id=contract_id,
-            customer_id=customer_id,
-            issue_date=issue_date,
-            purpose=purpose.value,
-            currency=currency,
-            total=total,
-        )
-        .on_conflict_do_nothing(index_elements=["contract_id", "issue_date", "purpose"])
-        .returning(InvoiceRow.id)
+    values = {
+        "contract_id": contract_id,
+        "customer_id": customer_id,
+        "issue_date": issue_date,
+        "purpose": purpose.value,
+        "currency": currency,
+        "total": total,
+    }
+    statement = _insert_if_new(
+        session.get_bind().dialect.name,
+        InvoiceRow,
+        tuple(values),
+        ("contract_id", "issue_date", "purpose"),
+        returning="id",
     )
-    invoice_id = session.execute(statement).scalar_one_or_none()
-    if invoice_id is None:  # a concurrent call issued it first
+    invoice_id = session.execute(statement, values).scalar_one_or_none()
+    if invoice_id is None:  # issued before, or by a concurrent call that committed first
         existing = find_invoice(
             session, contract_id=contract_id, issue_date=issue_date, purpose=purpose
         )
@@ -282,21 +318,38 @@ def insert_invoice(
     # the insert above returns, and its lines are this invoice's, not a double billing.
     _refuse_billed_lines(session, contract_id, lines)
     number = f"INV-{issue_date:%Y%m}-{invoice_id:06d}"
-    session.execute(update(InvoiceRow).where(InvoiceRow.id == invoice_id).values(number=number))
-    session.add_all(
-        InvoiceLineRow(
-            invoice_id=invoice_id,
-            contract_id=contract_id,
-            kind=line.kind.value,
-            period_start=line.period_start,
-            period_end=line.period_end,
-            amount=line.amount,
-            description=line.description,
-        )
-        for line in lines
+    invoices = cast(Table, InvoiceRow.__table__)
+    session.execute(update(invoices).where(invoices.c.id == invoice_id).values(number=number))
+    session.execute(
+        insert(cast(Table, InvoiceLineRow.__table__)),
+        [
+            {
+                "invoice_id": invoice_id,
+                "contract_id": contract_id,
+                "kind": line.kind.value,
+                "period_start": line.period_start,
+                "period_end": line.period_end,
+                "amount": line.amount,
+                "description": line.description,
+            }
+            for line in lines
+        ],
     )
-    session.flush()
-    return _issued(session, [session.get_one(InvoiceRow, invoice_id)])[0]
+    # What was written, as `find_invoice` would read it back.
+    return IssuedInvoice(
+        id=invoice_id,
+        number=number,
+        contract_id=contract_id,
+        customer_id=customer_id,
+        issue_date=issue_date,
+        purpose=purpose,
+        currency=currency,
+        total=_in_minor_units(total, currency),
+        lines=tuple(
+            line.model_copy(update={"amount": _in_minor_units(line.amount, currency)})
+            for line in lines
+        ),
+    )
 
 
 def get_invoice(session: Session, number: str) -> IssuedInvoice:
@@ -479,13 +532,34 @@ def _insert_new(
 ) -> bool:
     """Insert unless a row with the same `key` (with None: any unique key) exists; True if it
     inserted."""
-    statement = (
-        _insert(session, row_class)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=key)
-        .returning(literal_column("1"))
+    statement = _insert_if_new(
+        session.get_bind().dialect.name,
+        row_class,
+        tuple(values),
+        None if key is None else tuple(key),
     )
-    return session.execute(statement).first() is not None
+    return session.execute(statement, dict(values)).first() is not None
+
+
+@functools.cache
+def _insert_if_new(
+    dialect: str,
+    row_class: type[Base],
+    columns: tuple[str, ...],
+    key: tuple[str, ...] | None,
+    returning: str | None = None,
+) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING 1 (or the column `returning`) of `columns` as
+    bound parameters: built once per shape, so that each call only binds its values (the table's
+    own defaults apply)."""
+    table = cast(Table, row_class.__table__)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=None if key is None else list(key))
+        .returning(literal_column("1") if returning is None else table.c[returning])
+    )
 
 
 def _in_minor_units(amount: Decimal, currency: str) -> Decimal:
@@ -537,6 +611,23 @@ def _identity(contract: Contract) -> tuple[str, str, date, Decimal]:
     return contract.customer_id, contract.plan.code, contract.start, contract.price
 
 
+_STATE_COLUMN_NAMES = (
+    "plan_code",
+    "price",
+    "status",
+    "next_invoice_date",
+    "billed_from",
+    "billed_through",
+    "cancellation_date",
+    "cancellation_prorate",
+    "next_plan_code",
+    "cancel_at_next_invoice",
+    "end_date",
+    "successor_id",
+    "snapshot",
+)
+
+
 def _state_columns(contract: Contract) -> dict[str, Any]:
     """The columns that follow the contract's state, and the snapshot of the whole value."""
     cancellation = contract.cancellation
@@ -577,12 +668,8 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
             "the same day: merge them."
         )
     billed = session.execute(
-        select(InvoiceLineRow.period_start, InvoiceLineRow.kind, InvoiceRow.number)
-        .join(InvoiceRow, InvoiceLineRow.invoice_id == InvoiceRow.id)
-        .where(
-            InvoiceLineRow.contract_id == contract_id,
-            InvoiceLineRow.period_start.in_({start for start, _ in keys}),
-        )
+        _billed_lines_statement(),
+        {"contract_id": contract_id, "starts": sorted({start for start, _ in keys})},
     )
     for start, kind, number in billed:
         if (start, LineKind(kind)) in keys:
@@ -590,6 +677,21 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
                 f"Contract {contract_id!r} already has a {kind} line from {start} on invoice "
                 f"{number}; an effect is billed once: leave that line out."
             )
+
+
+@functools.cache
+def _billed_lines_statement() -> Select[date, str, str | None]:
+    """The contract's billed lines starting on any of the given days, built once."""
+    return (
+        select(InvoiceLineRow.period_start, InvoiceLineRow.kind, InvoiceRow.number)
+        .join(InvoiceRow, InvoiceLineRow.invoice_id == InvoiceRow.id)
+        .where(
+            InvoiceLineRow.contract_id == bindparam("contract_id"),
+            InvoiceLineRow.period_start.in_(
+                bindparam("starts", expanding=True, type_=InvoiceLineRow.period_start.type)
+            ),
+        )
+    )
 
 
 def find_invoice(
@@ -601,13 +703,20 @@ def find_invoice(
 ) -> IssuedInvoice | None:
     """The contract's invoice of `issue_date` for `purpose`, if it was issued."""
     row = session.scalar(
-        select(InvoiceRow).where(
-            InvoiceRow.contract_id == contract_id,
-            InvoiceRow.issue_date == issue_date,
-            InvoiceRow.purpose == purpose.value,
-        )
+        _find_invoice_statement(),
+        {"contract_id": contract_id, "issue_date": issue_date, "purpose": purpose.value},
     )
     return None if row is None else _issued(session, [row])[0]
+
+
+@functools.cache
+def _find_invoice_statement() -> Select[InvoiceRow]:
+    """`find_invoice`'s query with bound parameters, built once."""
+    return select(InvoiceRow).where(
+        InvoiceRow.contract_id == bindparam("contract_id"),
+        InvoiceRow.issue_date == bindparam("issue_date", type_=InvoiceRow.issue_date.type),
+        InvoiceRow.purpose == bindparam("purpose"),
+    )
 
 
 def _issued(session: Session, rows: Iterable[InvoiceRow]) -> list[IssuedInvoice]:

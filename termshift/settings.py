@@ -23,6 +23,29 @@ class Settings(BaseSettings):
     payload_key_file: Path | None = None
     """A file holding that base64 key instead (TERMSHIFT_PAYLOAD_KEY_FILE)."""
 
+    # The worker's capacity. A sleeping contract needs no memory: one that is not cached is
+    # rebuilt from its short history when its timer fires. The cache bounds the worker's memory.
+    workflow_cache_size: int = Field(default=200, ge=0)
+    """Contract workflows kept in memory between tasks (0: every task replays the history)."""
+    max_concurrent_workflow_tasks: int = Field(default=10, ge=2)
+    """Workflow tasks the worker takes on at once. Python runs them one at a time, so more only
+    queue inside the worker, where a task waiting past its 10 s timeout is lost and retried."""
+    activity_threads: int = Field(default=16, ge=1)
+    """Threads that run activities, local or not; each holds at most one database connection."""
+    max_concurrent_activities: int = Field(default=16, ge=1)
+    """Activities (admin commands' writes) running at once; at most `activity_threads`."""
+    max_concurrent_local_activities: int = Field(default=16, ge=1)
+    """Local activities (a contract's registration and dates) running at once."""
+    workflow_task_pollers: int = Field(default=6, ge=2)
+    """Concurrent polls for workflow tasks, shared by the task queue and this worker's sticky
+    queue; a new contract's first task comes from the task queue."""
+    nonsticky_poll_ratio: float = Field(default=0.5, gt=0, le=1)
+    """Share of those polls on the task queue rather than the worker's sticky queue."""
+    sticky_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a task waits on this worker's sticky queue before any worker may take it. When
+    thousands of invoice dates fire at once they queue there; a short wait (the SDK's 10 s) makes
+    the server move each of them to the task queue, one more write per task when it is busiest."""
+
     def billing_database_url(self) -> str:
         if self.database_url is not None:
             return self.database_url.get_secret_value()

@@ -459,7 +459,7 @@ async def run(options: Options) -> int:
 
         worker_stop = asyncio.Event()
         worker_task: asyncio.Task[None] = asyncio.create_task(
-            run_worker(client, database, task_queue=settings.task_queue, stop=worker_stop)
+            run_worker(client, database, settings=settings, stop=worker_stop)
         )
         # A worker that cannot start (bad registration, sandbox validation) fails within a moment.
         await asyncio.wait({worker_task}, timeout=1.0)

@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows import ContractWorkflow
+from workflows.sandbox import workflow_runner
 
 ROOT = Path(__file__).resolve().parents[1] / "histories"
 VERSIONS = sorted(folder for folder in ROOT.iterdir() if folder.is_dir())
@@ -35,6 +36,10 @@ def test_every_lifecycle_has_a_recorded_history(version: Path) -> None:
 async def test_history_replays(path: Path) -> None:
     document = json.loads(path.read_text())
     history = WorkflowHistory.from_json(document["workflow_id"], document["history"])
-    replayer = Replayer(workflows=[ContractWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[ContractWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
