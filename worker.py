@@ -18,6 +18,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import ContractActivities
 from store.db import Database
@@ -55,8 +56,13 @@ def build_worker(
     settings: Settings | None = None,
     max_cached_workflows: int | None = None,
     interceptors: Sequence[Interceptor] = (),
+    strict_sandbox: bool = False,
 ) -> Worker:
     """A worker with every contract workflow and activity registered, sized by `settings`.
+
+    `strict_sandbox=True` runs workflows in the SDK's default sandbox, which re-imports our own
+    modules per run and refuses non-deterministic calls anywhere in them; the tests run that way,
+    production workers the leaner `workflows.sandbox.workflow_runner()`.
 
     `max_cached_workflows=0` keeps no workflow in memory between tasks (each task replays the
     history), which also means no sticky task queue outlives the worker.
@@ -83,7 +89,7 @@ def build_worker(
             contract_activities.record_new_term,
         ],
         activity_executor=executor,
-        workflow_runner=workflow_runner(),
+        workflow_runner=SandboxedWorkflowRunner() if strict_sandbox else workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=20),
         interceptors=interceptors,
         **options,

@@ -7,8 +7,10 @@ keeping that copy in memory while the workflow is cached. Termshift's own packag
 state (a workflow's state lives in its instance; the rules are pure functions), so they are
 passed through: loaded once per worker and shared by every run. The price is that the sandbox no
 longer wraps the modules these import (`datetime`, `uuid`, ...) to refuse non-deterministic calls
-in them; `tests/replay/` replays recorded histories on this very runner, and workflow code reads
-time and randomness only through `temporalio.workflow`.
+in them. That net stays in the tests: the workflow tests' workers (`tests/support/temporal.py`) run
+the SDK's strict default sandbox, so a non-deterministic call in workflow code fails them;
+`tests/replay/` replays recorded histories on this very runner; and workflow code reads time and
+randomness only through `temporalio.workflow`.
 """
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions

@@ -67,6 +67,8 @@ async def running_worker(
 
     A worker that a test stops midway runs with `cached=False`: the time-skipping server would
     otherwise hold its sticky queue's next task (virtual time stands still while it waits).
+    Workflows run in the SDK's strict sandbox: a non-deterministic call in workflow code fails the
+    tests even though production workers pass our own modules through.
     """
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
         worker = build_worker(
@@ -75,6 +77,7 @@ async def running_worker(
             task_queue=task_queue,
             executor=executor,
             max_cached_workflows=1000 if cached else 0,
+            strict_sandbox=True,
         )
         async with worker:
             yield worker
