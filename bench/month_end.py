@@ -70,6 +70,7 @@ from store.db import Database  # noqa: E402
 from store.models import ContractRow, InvoiceRow  # noqa: E402
 from termshift.contracts import create_contract  # noqa: E402
 from termshift.settings import Settings  # noqa: E402
+from termshift.stack import SQLITE_PRAGMAS  # noqa: E402
 from termshift.temporal import connect, dev_server_search_attribute_args  # noqa: E402
 
 console = Console(highlight=False)
@@ -80,14 +81,8 @@ ETC_ZONES = [f"Etc/GMT{offset:+d}" if offset else "Etc/GMT" for offset in range(
 MAX_ZONE_WAIT = 300.0
 """Seconds we accept to wait beyond the needed lead for a whole-hour Etc/GMT zone's midnight."""
 CUSTOM_ZONE = "Termshift/Bench"
-SERVER_SQLITE_PRAGMAS = [
-    "--sqlite-pragma",
-    "journal_mode=wal",
-    "--sqlite-pragma",
-    "synchronous=normal",
-]
-"""The dev server's SQLite file in WAL mode, synced at checkpoints (its default, a rollback journal
-synced at every commit, makes a month-end of thousands of timers time out in the server itself)."""
+SERVER_SQLITE_PRAGMAS = [arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)]
+"""The same SQLite settings as the embedded stack's dev server (termshift.stack.SQLITE_PRAGMAS)."""
 PRICE = Decimal("1500.00")
 
 
