@@ -114,7 +114,7 @@ async def assert_billed_exactly_once(r: Rig, contracts: list[Contract], through:
 # -- 1. the worker is killed while many contracts are being invoiced --------------------------
 
 
-async def test_worker_killed_mid_invoicing_then_replaced(faults: Rig) -> None:
+async def test_worker_killed_mid_invoicing_then_replaced(faults: Rig, tmp_path: Path) -> None:
     r = faults
     zone = noon_zone()
     location = r.location(zone)
@@ -122,13 +122,19 @@ async def test_worker_killed_mid_invoicing_then_replaced(faults: Rig) -> None:
     # Started two years ago: each contract catches up 25 invoices as soon as it is created.
     contracts = contracts_for(r, location, r.plan(DESK, location), months_back(today, 24), 12)
     total = sum(len(expected_invoices(c, today)[1]) for c in contracts)
-    r.start_worker()
+    # The first worker holds every date write after the first fifth, so the kill below lands
+    # mid-invoicing on any machine: writes in flight, contracts still owed invoices.
+    stalled = tmp_path / "stalled"
+    r.start_worker(
+        "tests/faults/stall_invoicing.py",
+        {"TERMSHIFT_STALL_AFTER": str(total // 5), "TERMSHIFT_STALL_MARKER": str(stalled)},
+    )
 
     creating = asyncio.ensure_future(create_all(r, contracts))
-    await eventually(lambda: len(r.invoices()) >= total // 5, timeout=90, what="invoicing")
+    await eventually(stalled.exists, timeout=90, what="invoicing to reach a fifth")
     r.kill_worker()
     at_kill = len(r.invoices())
-    assert at_kill < total, "the kill came after invoicing had finished"
+    assert 0 < at_kill < total, f"the kill came at {at_kill} of {total} invoices"
 
     r.start_worker()
     await creating
@@ -141,7 +147,7 @@ async def test_worker_killed_mid_invoicing_then_replaced(faults: Rig) -> None:
 
 async def test_server_restarted_on_its_file_while_contracts_sleep(faults: Rig) -> None:
     r = faults
-    midnight = write_midnight_zone(r.tz_dir, timedelta(seconds=15))
+    midnight = write_midnight_zone(r.tz_dir, timedelta(seconds=20))
     location = r.location(midnight.timezone)
     # Each starts at the coming local midnight: its first invoice is a timer set before the crash.
     contracts = contracts_for(r, location, r.plan(DESK, location), midnight.day, 12)
@@ -195,11 +201,12 @@ def database_refusing(database_url: str) -> Iterator[None]:
 
 async def test_billing_database_refusing_at_invoice_time(faults: Rig) -> None:
     r = faults
-    midnight = write_midnight_zone(r.tz_dir, timedelta(seconds=12))
+    midnight = write_midnight_zone(r.tz_dir, timedelta(seconds=18))
     location = r.location(midnight.timezone)
     contracts = contracts_for(r, location, r.plan(DESK, location), midnight.day, 12)
     r.start_worker()
     await create_all(r, contracts)
+    assert datetime.now(UTC) < midnight.instant - timedelta(seconds=3), "set-up overran midnight"
 
     # SQLite's writers wait out a lock for 30 s: hold it past that so their writes fail.
     outage = 40.0 if r.database_url.startswith("sqlite") else 15.0
