@@ -62,12 +62,13 @@ def build_worker(
 
     `strict_sandbox=True` runs workflows in the SDK's default sandbox, which re-imports our own
     modules per run and refuses non-deterministic calls anywhere in them; the tests run that way,
-    production workers the leaner `workflows.sandbox.workflow_runner()`.
+    production workers as `settings.workflow_sandbox` says (`workflows.sandbox`).
 
     `max_cached_workflows=0` keeps no workflow in memory between tasks (each task replays the
     history), which also means no sticky task queue outlives the worker.
     """
-    options = capacity(settings if settings is not None else Settings())
+    settings = settings if settings is not None else Settings()
+    options = capacity(settings)
     if max_cached_workflows is not None:
         options["max_cached_workflows"] = max_cached_workflows
     if isinstance(executor, concurrent.futures.ThreadPoolExecutor):
@@ -89,7 +90,11 @@ def build_worker(
             contract_activities.record_new_term,
         ],
         activity_executor=executor,
-        workflow_runner=SandboxedWorkflowRunner() if strict_sandbox else workflow_runner(),
+        workflow_runner=(
+            SandboxedWorkflowRunner()
+            if strict_sandbox
+            else workflow_runner(sandboxed=settings.workflow_sandbox)
+        ),
         graceful_shutdown_timeout=timedelta(seconds=20),
         interceptors=interceptors,
         **options,

@@ -564,7 +564,7 @@ def cron_phase(
     )
     amount: Any = str(PRICE) if sqlite else PRICE
     with target.session() as session:
-        first = int(session.execute(select(func.coalesce(func.max(InvoiceRow.id), 0))).scalar())
+        first = int(session.execute(select(func.coalesce(func.max(InvoiceRow.id), 0))).scalar_one())
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     invoices = [
         {

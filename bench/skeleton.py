@@ -69,21 +69,27 @@ def build_worker(
 ) -> Worker:
     """Sized as the Termshift worker is (`worker.capacity`: cache, concurrent tasks, polls; the
     same TERMSHIFT_* settings), and its workflow module likewise loaded once, not per run."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
     from termshift.settings import Settings
     from worker import capacity
 
+    settings = Settings()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[SkeletonWorkflow],
         activities=[SkeletonActivities(db_path).insert],
         activity_executor=executor,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+        workflow_runner=(
+            SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+            )
+            if settings.workflow_sandbox
+            else UnsandboxedWorkflowRunner()
         ),
-        **capacity(Settings()),
+        **capacity(settings),
     )
 
 

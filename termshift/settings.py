@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     payload_key_file: Path | None = None
     """A file holding that base64 key instead (TERMSHIFT_PAYLOAD_KEY_FILE)."""
 
+    workflow_sandbox: bool = False
+    """Run contract workflows inside the SDK's workflow sandbox (Termshift's packages passed
+    through). Off by default: the sandbox guards determinism while code is written, and the test
+    suite runs every workflow under the SDK's strict sandbox; in a worker it costs about a quarter
+    of the worker's CPU per invoice date (README, "Benchmark")."""
+
     # The worker's capacity. A sleeping contract needs no memory: one that is not cached is
     # rebuilt from its short history when its timer fires. The cache bounds the worker's memory.
     workflow_cache_size: int = Field(default=200, ge=0)

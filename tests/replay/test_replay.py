@@ -3,7 +3,8 @@
 The histories under tests/histories/<version>/ were recorded by scripts/record_histories.py from
 each lifecycle: v1 before the patches in workflows/contract.py, v2 after them. A change to the
 workflow that would break a running contract fails here; guard it with `workflow.patched` (see
-docs/WORKFLOW_CHANGES.md) instead of re-recording.
+docs/WORKFLOW_CHANGES.md) instead of re-recording. Each history replays on both runners a worker
+may use (TERMSHIFT_WORKFLOW_SANDBOX).
 """
 
 import json
@@ -30,16 +31,17 @@ def test_every_lifecycle_has_a_recorded_history(version: Path) -> None:
     assert any(name.startswith("continue-as-new") for name in names)
 
 
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["unsandboxed", "sandboxed"])
 @pytest.mark.parametrize(
     "path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES]
 )
-async def test_history_replays(path: Path) -> None:
+async def test_history_replays(path: Path, sandboxed: bool) -> None:
     document = json.loads(path.read_text())
     history = WorkflowHistory.from_json(document["workflow_id"], document["history"])
     replayer = Replayer(
         workflows=[ContractWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(sandboxed=sandboxed),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
