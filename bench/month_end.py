@@ -800,6 +800,7 @@ async def bench(args: argparse.Namespace) -> int:
         out.numbers["worker_settings"] = {
             name: getattr(tuning, name)
             for name in (
+                "workflow_sandbox",
                 "workflow_cache_size",
                 "max_concurrent_workflow_tasks",
                 "max_concurrent_local_activities",
@@ -812,7 +813,9 @@ async def bench(args: argparse.Namespace) -> int:
         out.notes.append(
             f"Worker RSS measured with {sleeping} sleeping contracts (N plus the pilot); both "
             f"workers cache up to {tuning.workflow_cache_size} workflows "
-            "(TERMSHIFT_WORKFLOW_CACHE_SIZE)."
+            "(TERMSHIFT_WORKFLOW_CACHE_SIZE) and run them "
+            f"{'in' if tuning.workflow_sandbox else 'without'} the workflow sandbox "
+            "(TERMSHIFT_WORKFLOW_SANDBOX)."
         )
         numbers = out.numbers
         numbers["onboarding_vs_skeleton_starts"] = ratio(
