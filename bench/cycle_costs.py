@@ -44,16 +44,12 @@ from rich.table import Table  # noqa: E402
 from temporalio import workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
-from temporalio.worker.workflow_sandbox import (  # noqa: E402
-    SandboxedWorkflowRunner,
-    SandboxRestrictions,
-)
 
 from bench.month_end import cpu_seconds, start_server, stop_process  # noqa: E402
 from bench.skeleton import TABLE, SkeletonActivities, create_table  # noqa: E402
 from termshift.settings import Settings  # noqa: E402
 from termshift.temporal import NEXT_INVOICE_AT  # noqa: E402
-from workflows.sandbox import PASSED_THROUGH, workflow_runner  # noqa: E402
+from workflows.sandbox import workflow_runner  # noqa: E402
 
 console = Console(highlight=False)
 TASK_QUEUE = "cycle-costs"
@@ -121,14 +117,6 @@ class CycleWorkflow:
         )
 
 
-def runner(settings: Settings) -> Any:
-    if not settings.workflow_sandbox:
-        return workflow_runner(sandboxed=False)
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("bench", *PASSED_THROUGH)
-    )
-
-
 async def measure(
     client: Client, server_pid: int, db_path: Path, variant: Variant, n: int, index: int
 ) -> dict[str, Any]:
@@ -190,7 +178,9 @@ async def bench(args: argparse.Namespace) -> int:
                 workflows=[CycleWorkflow],
                 activities=[SkeletonActivities(str(db_path)).insert],
                 activity_executor=executor,
-                workflow_runner=runner(settings),
+                workflow_runner=workflow_runner(
+                    sandboxed=settings.workflow_sandbox, also_passed_through=("bench",)
+                ),
                 max_cached_workflows=len(VARIANTS) * n + 100,
             ):
                 for index, variant in enumerate(VARIANTS):

@@ -69,11 +69,9 @@ def build_worker(
 ) -> Worker:
     """Sized as the Termshift worker is (`worker.capacity`: cache, concurrent tasks, polls; the
     same TERMSHIFT_* settings), and its workflow module likewise loaded once, not per run."""
-    from temporalio.worker import UnsandboxedWorkflowRunner
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
     from termshift.settings import Settings
     from worker import capacity
+    from workflows.sandbox import workflow_runner
 
     settings = Settings()
     return Worker(
@@ -82,12 +80,8 @@ def build_worker(
         workflows=[SkeletonWorkflow],
         activities=[SkeletonActivities(db_path).insert],
         activity_executor=executor,
-        workflow_runner=(
-            SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
-            )
-            if settings.workflow_sandbox
-            else UnsandboxedWorkflowRunner()
+        workflow_runner=workflow_runner(
+            sandboxed=settings.workflow_sandbox, also_passed_through=("bench",)
         ),
         **capacity(settings),
     )

@@ -23,10 +23,15 @@ PASSED_THROUGH = ("workflows", "billing", "activities", "store", "termshift")
 """Termshift's packages: deterministic or never called from workflow code, without module state."""
 
 
-def workflow_runner(*, sandboxed: bool) -> WorkflowRunner:
-    """A worker's runner for contract workflows (TERMSHIFT_WORKFLOW_SANDBOX)."""
+def workflow_runner(
+    *, sandboxed: bool, also_passed_through: tuple[str, ...] = ()
+) -> WorkflowRunner:
+    """A worker's runner for contract workflows (TERMSHIFT_WORKFLOW_SANDBOX); the benchmark's
+    workflows pass their own package through as well."""
     if not sandboxed:
         return UnsandboxedWorkflowRunner()
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *PASSED_THROUGH, *also_passed_through
+        )
     )
