@@ -37,6 +37,7 @@ from tests.support.faults import (
     ADMIN,
     DESK,
     OFFICE,
+    Midnight,
     Rig,
     eventually,
     expected_invoices,
@@ -87,6 +88,16 @@ async def create_all(r: Rig, contracts: list[Contract]) -> None:
     await asyncio.gather(
         *(create_contract(r.client, c, ADMIN, task_queue=r.queue, timeout=90) for c in contracts)
     )
+
+
+async def sleeping_until_midnight(r: Rig, lead: timedelta) -> tuple[Midnight, list[Contract]]:
+    """Twelve contracts starting at a local midnight `lead` from now, created on a new worker."""
+    midnight = write_midnight_zone(r.tz_dir, lead)
+    location = r.location(midnight.timezone)
+    contracts = contracts_for(r, location, r.plan(DESK, location), midnight.day, 12)
+    r.start_worker()
+    await create_all(r, contracts)
+    return midnight, contracts
 
 
 async def assert_billed_exactly_once(r: Rig, contracts: list[Contract], through: date) -> None:
@@ -147,12 +158,8 @@ async def test_worker_killed_mid_invoicing_then_replaced(faults: Rig, tmp_path: 
 
 async def test_server_restarted_on_its_file_while_contracts_sleep(faults: Rig) -> None:
     r = faults
-    midnight = write_midnight_zone(r.tz_dir, timedelta(seconds=20))
-    location = r.location(midnight.timezone)
     # Each starts at the coming local midnight: its first invoice is a timer set before the crash.
-    contracts = contracts_for(r, location, r.plan(DESK, location), midnight.day, 12)
-    r.start_worker()
-    await create_all(r, contracts)
+    midnight, contracts = await sleeping_until_midnight(r, timedelta(seconds=20))
     assert r.invoices() == []
 
     await r.kill_server()  # SIGKILL: no clean shutdown of the server either
@@ -201,11 +208,7 @@ def database_refusing(database_url: str) -> Iterator[None]:
 
 async def test_billing_database_refusing_at_invoice_time(faults: Rig) -> None:
     r = faults
-    midnight = write_midnight_zone(r.tz_dir, timedelta(seconds=18))
-    location = r.location(midnight.timezone)
-    contracts = contracts_for(r, location, r.plan(DESK, location), midnight.day, 12)
-    r.start_worker()
-    await create_all(r, contracts)
+    midnight, contracts = await sleeping_until_midnight(r, timedelta(seconds=18))
     assert datetime.now(UTC) < midnight.instant - timedelta(seconds=3), "set-up overran midnight"
 
     # SQLite's writers wait out a lock for 30 s: hold it past that so their writes fail.
