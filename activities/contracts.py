@@ -62,6 +62,34 @@ class RecordNewTerm(BaseModel):
     key: str
 
 
+def register(
+    session: Session,
+    contract: Contract,
+    requested: Command,
+    *,
+    key: str,
+    command: str = "contracts create",
+) -> bool:
+    """Insert the contract's row (once) with its audit entry; False if it was already there.
+
+    The audit entry's key is the contract's workflow id, whichever way the contract came in, so
+    a contract is recorded once. Raises `NotFound` (customer, plan) or `Conflict` (id taken).
+    """
+    recorded = repository.record_contract(session, contract)
+    repository.record_audit(
+        session,
+        key=key,
+        at=_now(),
+        actor=requested.actor,
+        reason=requested.reason,
+        command=command,
+        contract_id=contract.id,
+        effect=f"Contract {contract.id} created on plan {contract.plan.code}, "
+        f"starting {contract.start}.",
+    )
+    return recorded
+
+
 class ContractActivities:
     """Activities bound to one billing database."""
 
@@ -71,27 +99,13 @@ class ContractActivities:
     @activity.defn
     def register_contract(self, request: RegisterContract) -> None:
         """Insert the contract's row (once) with its audit entry."""
-        contract = request.contract
         with self._database.session() as session:
             try:
-                repository.get_customer(session, contract.customer_id)
-                repository.get_plan(session, contract.plan.code)
-                repository.record_contract(session, contract)
+                register(session, request.contract, request.requested, key=request.key)
             except (NotFound, Conflict) as error:
                 raise ApplicationError(
                     str(error), type=type(error).__name__, non_retryable=True
                 ) from None
-            repository.record_audit(
-                session,
-                key=request.key,
-                at=_now(),
-                actor=request.requested.actor,
-                reason=request.requested.reason,
-                command="contracts create",
-                contract_id=contract.id,
-                effect=f"Contract {contract.id} created on plan {contract.plan.code}, "
-                f"starting {contract.start}.",
-            )
 
     @activity.defn
     def record_step(self, request: RecordStep) -> IssuedInvoice | None:

@@ -8,14 +8,15 @@
    production) and `python bench/skeleton.py` (the bare skeleton).
 2. Skeleton: N bare workflows (one timer to an absolute instant, one regular activity inserting a
    row into SQLite) → starts/s and firings/s.
-3. Termshift: a small pilot measures the onboarding rate, which sets how far ahead the month-end
-   instant must be; then N contracts are created (update-with-start, as `contracts create` does)
-   in one location whose next local 00:00 is that instant, each already active and sleeping until
-   that invoice date → contracts/s onboarding, then seconds until every invoice is in the billing
-   database → invoices/s.
+3. Termshift: a pilot creates a few contracts one by one (`contracts create`: update-with-start,
+   each returning once its row is written) and imports as many (`contracts import`: all rows in
+   one transaction, then each workflow started); the import rate sets how far ahead the
+   month-end instant must be. Then N contracts are imported in one location whose next local
+   00:00 is that instant, all starting that day → contracts/s onboarding; at 00:00 each workflow
+   writes its first invoice → seconds until every invoice is in the billing database → invoices/s.
 4. Cron baseline: the same N invoices (with their lines) written by one SQL batch in one
    transaction (into a copy of the billing DB when it is SQLite) → rows/s.
-5. Peak RSS (VmHWM) of the workers and the server, history events per ordinary billing cycle.
+5. Peak RSS (VmHWM) of the workers and the server, history events per billing cycle.
 
 Results: bench/results/<timestamp>.json and .md, and latest.json / latest.md.
 """
@@ -61,14 +62,15 @@ from sqlalchemy import func, select, text  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
+from activities.imports import register_contracts  # noqa: E402
 from bench.skeleton import TABLE, SkeletonWorkflow, create_table  # noqa: E402
 from billing.calendar import local_date, local_midnight  # noqa: E402
-from billing.contract import Command, Customer, Location, Plan, new_contract  # noqa: E402
+from billing.contract import Command, Contract, Customer, Location, Plan, new_contract  # noqa: E402
 from billing.periods import period_containing  # noqa: E402
 from store import repository  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.models import ContractRow, InvoiceRow  # noqa: E402
-from termshift.contracts import create_contract  # noqa: E402
+from termshift.contracts import create_contract, start_recorded  # noqa: E402
 from termshift.settings import Settings  # noqa: E402
 from termshift.stack import SQLITE_PRAGMAS  # noqa: E402
 from termshift.temporal import connect, dev_server_search_attribute_args  # noqa: E402
@@ -84,6 +86,7 @@ CUSTOM_ZONE = "Termshift/Bench"
 SERVER_SQLITE_PRAGMAS = [arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)]
 """The same SQLite settings as the embedded stack's dev server (termshift.stack.SQLITE_PRAGMAS)."""
 PRICE = Decimal("1500.00")
+REQUESTED = Command(actor="bench", reason="month-end benchmark")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -415,24 +418,51 @@ def add_site(database: Database, location: Location, customers: list[str]) -> Si
     return Site(location, plan)
 
 
-async def onboard(
-    client: Client, site: Site, ids: list[str], starts: tuple[date, date], queue: str, label: str
-) -> float:
+def contracts_of(site: Site, ids: list[str], starts: tuple[date, date]) -> list[Contract]:
     start, anchor = starts
-    requested = Command(actor="bench", reason="month-end benchmark")
-
-    async def create(i: int) -> None:
-        contract = new_contract(
-            id=ids[i],
-            customer_id=f"{ids[i]}-cust",
+    return [
+        new_contract(
+            id=contract_id,
+            customer_id=f"{contract_id}-cust",
             location=site.location,
             plan=site.plan,
             start=start,
             anchor=anchor,
         )
-        await create_contract(client, contract, requested, task_queue=queue, timeout=300)
+        for contract_id in ids
+    ]
 
-    return await run_limited(label, len(ids), create)
+
+async def create_one_by_one(
+    client: Client, contracts: list[Contract], queue: str, label: str
+) -> float:
+    """As `contracts create` does, 50 at a time: each returns once its row is written."""
+
+    async def create(i: int) -> None:
+        await create_contract(client, contracts[i], REQUESTED, task_queue=queue, timeout=300)
+
+    return await run_limited(label, len(contracts), create)
+
+
+async def import_all(
+    client: Client, database: Database, contracts: list[Contract], queue: str, label: str
+) -> float:
+    """As `contracts import` does: every row in one transaction, then every workflow started."""
+    started = time.perf_counter()
+    await asyncio.to_thread(
+        register_contracts, database, contracts, REQUESTED, key=lambda i: f"contract-{i}"
+    )
+    with progress() as bar:
+        task = bar.add_task(label, total=len(contracts))
+        await start_recorded(
+            client,
+            contracts,
+            REQUESTED,
+            task_queue=queue,
+            concurrency=CONCURRENCY,
+            started=lambda: bar.advance(task),
+        )
+    return time.perf_counter() - started
 
 
 async def contracts_phase(
@@ -446,10 +476,11 @@ async def contracts_phase(
     out: Results,
 ) -> tuple[str, MonthEnd]:
     console.rule("[bold]Termshift contracts")
-    # Pilot: a few contracts in a UTC location (start today, next invoice a month away) measure
-    # the onboarding rate, which decides how far ahead the month-end instant must be.
+    # Pilot, in a UTC location (start today, next invoice a month away): a few contracts created
+    # one by one (`contracts create`), as many imported (`contracts import`); the import rate
+    # decides how far ahead the month-end instant must be.
     pilot_n = max(10, min(100, n // 10))
-    pilot_ids = [f"p{run}-{i:05d}" for i in range(pilot_n)]
+    pilot_ids = [f"p{run}-{i:05d}" for i in range(2 * pilot_n)]
     pilot = await asyncio.to_thread(
         add_site,
         database,
@@ -457,14 +488,23 @@ async def contracts_phase(
         [f"{i}-cust" for i in pilot_ids],
     )
     today = local_date(datetime.now(UTC), "UTC")
-    pilot_seconds = await onboard(client, pilot, pilot_ids, (today, today), queue, "pilot")
+    pilot_contracts = contracts_of(pilot, pilot_ids, (today, today))
+    before = cpu.read()
+    created_seconds = await create_one_by_one(
+        client, pilot_contracts[:pilot_n], queue, "pilot: contracts create"
+    )
+    cpu.record("contracts create (pilot)", before, pilot_n, "server", "worker")
+    pilot_seconds = await import_all(
+        client, database, pilot_contracts[pilot_n:], queue, "pilot: contracts import"
+    )
     pilot_rate = pilot_n / pilot_seconds
     lead = 20 + 1.5 * n / pilot_rate + n / 500  # onboarding with margin, plus the customer rows
     month_end = choose_month_end(lead, tz_dir)
     wait = (month_end.instant - datetime.now(UTC)).total_seconds()
     kind = "a custom fixed-offset zone" if month_end.custom_zone else "an Etc/GMT zone"
     console.print(
-        f"  pilot: {pilot_n} contracts at {pilot_rate:.1f}/s → month-end is 00:00 "
+        f"  pilot: {pilot_n} created one by one at {rate(pilot_n, created_seconds)}/s, "
+        f"{pilot_n} imported at {pilot_rate:.1f}/s → month-end is 00:00 "
         f"{month_end.day} in {month_end.timezone} ({kind}) = {month_end.instant:%H:%M:%S} UTC, "
         f"in {wait:.0f} s"
     )
@@ -476,20 +516,21 @@ async def contracts_phase(
         Location(id=f"bench-{run}", name="Bench", timezone=month_end.timezone, currency="EUR"),
         [f"{i}-cust" for i in ids],
     )
-    # Anchored on the month-end day; started at the previous period's start: active after its
-    # first invoice at onboarding, next invoice on the month-end day.
-    start, _ = period_containing(
-        month_end.day - timedelta(days=1), anchor=month_end.day, every="1 month"
-    )
+    # New members all starting on the month-end day: onboarding is the contract's row and its
+    # workflow only, and at 00:00 each workflow writes its first invoice (the plan's price and
+    # the deposit) and goes to sleep until the next month.
+    contracts = contracts_of(site, ids, (month_end.day, month_end.day))
     before = cpu.read()
-    seconds = await onboard(client, site, ids, (start, month_end.day), queue, "onboarding")
+    seconds = await import_all(client, database, contracts, queue, "onboarding")
     cpu.record("onboarding", before, n, "server", "worker")
     if datetime.now(UTC) >= month_end.instant:
         out.notes.append("Onboarding overran the month-end instant: month-end numbers are low.")
     console.print(f"  {n} contracts onboarded in {seconds:.1f} s ({rate(n, seconds)}/s)")
     out.numbers.update(
-        pilot_contracts=pilot_n,
-        pilot_contracts_per_second=round(pilot_rate, 1),
+        pilot_contracts=2 * pilot_n,
+        pilot_imported_per_second=round(pilot_rate, 1),
+        create_contracts=pilot_n,
+        create_contracts_per_second=rate(pilot_n, created_seconds),
         onboarding_seconds=round(seconds, 2),
         onboarding_contracts_per_second=rate(n, seconds),
         month_end_timezone=month_end.timezone,
@@ -543,7 +584,7 @@ async def history_phase(client: Client, contract_id: str, out: Results) -> None:
         history_events_per_cycle=len(cycle),
         history_cycle=[name.removeprefix("EVENT_TYPE_") for name in cycle],
     )
-    console.print(f"  history events per ordinary cycle: {len(cycle)}")
+    console.print(f"  history events per billing cycle (the month-end one): {len(cycle)}")
 
 
 def cron_phase(
@@ -636,16 +677,18 @@ ROWS: list[tuple[str, str, str]] = [
     ("contracts", "contracts (N)", ""),
     ("mode", "Temporal server", ""),
     ("cpu_count", "CPUs (os.cpu_count())", ""),
-    ("onboarding_contracts_per_second", "onboarding", "contracts/s"),
+    ("onboarding_contracts_per_second", "onboarding (contracts import)", "contracts/s"),
     ("skeleton_starts_per_second", "skeleton starts", "workflows/s"),
     ("onboarding_vs_skeleton_starts", "onboarding / skeleton starts", "× (target ≥ 0.9)"),
+    ("create_contracts_per_second", "pilot: contracts create, one by one", "contracts/s"),
+    ("create_vs_skeleton_starts", "contracts create / skeleton starts", "×"),
     ("month_end_seconds", "month-end: last invoice after 00:00", "s"),
     ("month_end_invoices_per_second", "month-end throughput", "invoices/s"),
     ("skeleton_firing_seconds", "skeleton: last row after its instant", "s"),
     ("skeleton_firings_per_second", "skeleton firings", "workflows/s"),
     ("month_end_vs_skeleton_firings", "month-end / skeleton firings", "× (target ≥ 1.0, aim 1.3)"),
     ("cron_invoices_per_second", "cron baseline (one SQL batch)", "invoices/s"),
-    ("history_events_per_cycle", "history events per ordinary cycle", "(target ≤ 12)"),
+    ("history_events_per_cycle", "history events per billing cycle", "(target ≤ 12)"),
     ("worker_peak_rss_mb", "Termshift worker peak RSS", "MB"),
     ("skeleton_worker_peak_rss_mb", "skeleton worker peak RSS", "MB"),
     ("server_peak_rss_mb", "Temporal server peak RSS", "MB"),
@@ -820,6 +863,10 @@ async def bench(args: argparse.Namespace) -> int:
         numbers = out.numbers
         numbers["onboarding_vs_skeleton_starts"] = ratio(
             numbers.get("onboarding_contracts_per_second"),
+            numbers.get("skeleton_starts_per_second"),
+        )
+        numbers["create_vs_skeleton_starts"] = ratio(
+            numbers.get("create_contracts_per_second"),
             numbers.get("skeleton_starts_per_second"),
         )
         numbers["month_end_vs_skeleton_firings"] = ratio(

@@ -1,12 +1,16 @@
-"""Bringing a contract into being: its workflow started with update-with-start, its row written.
+"""Bringing contracts into being: one at a time (`create_contract`), or many whose rows are
+already written (`start_recorded`, for `contracts import`).
 
-The CLI and the tests use this; the workflow's first activity writes the row, and the update
-returns once it is written, so a contract exists either wholly (row and workflow) or not at all,
-and running the same creation again joins the running workflow instead of starting a second one.
+`create_contract` starts the workflow with update-with-start; the workflow's first activity writes
+the row, and the update returns once it is written, so a contract exists either wholly (row and
+workflow) or not at all, and running the same creation again joins the running workflow instead
+of starting a second one.
 """
 
 import asyncio
 import random
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -15,7 +19,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing.contract import Command, Contract
@@ -43,13 +47,8 @@ async def create_contract(
     operation = WithStartWorkflowOperation(
         ContractWorkflow.run,
         ContractInput(contract=contract, created=requested),
-        id=workflow_id(contract.id),
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=visibility.initial_search_attributes(contract),
-        static_summary=visibility.summary(contract),
-        static_details=visibility.details(contract),
+        **_start_options(contract),
     )
     try:
         return await asyncio.wait_for(
@@ -75,6 +74,55 @@ async def create_contract(
                 "it cannot be created again."
             ) from None
         raise
+
+
+def _start_options(contract: Contract) -> dict[str, Any]:
+    """How every contract workflow starts: its id, never a second run, its face in the UI."""
+    return {
+        "id": workflow_id(contract.id),
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        "search_attributes": visibility.initial_search_attributes(contract),
+        "static_summary": visibility.summary(contract),
+        "static_details": visibility.details(contract),
+    }
+
+
+async def start_recorded(
+    client: Client,
+    contracts: Sequence[Contract],
+    requested: Command,
+    *,
+    task_queue: str,
+    concurrency: int = 50,
+    started: Callable[[], None] | None = None,
+) -> list[str]:
+    """Start the workflows of contracts whose rows are already written (`contracts import`).
+
+    Each start is one request and returns at once (no worker round trip): the workflow knows its
+    row exists. A workflow that runs already is joined, not started again; one that has ended is
+    never started again (its id is returned, for the admin to look at). `started()` is called
+    after each contract, for progress.
+    """
+    limit = asyncio.Semaphore(concurrency)
+    ended: list[str] = []
+
+    async def start(contract: Contract) -> None:
+        async with limit:
+            try:
+                await client.start_workflow(
+                    ContractWorkflow.run,
+                    ContractInput(contract=contract, created=requested, registered=True),
+                    task_queue=task_queue,
+                    **_start_options(contract),
+                )
+            except WorkflowAlreadyStartedError:
+                ended.append(contract.id)
+        if started is not None:
+            started()
+
+    await asyncio.gather(*(start(contract) for contract in contracts))
+    return sorted(ended)
 
 
 BUSY_RETRY_SECONDS = 60.0

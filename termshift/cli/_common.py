@@ -37,6 +37,7 @@ ActorOption = Annotated[
     str | None, typer.Option("--actor", help="Who does this (default: your OS user).")
 ]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, for the audit log.")]
+AddressOption = Annotated[str | None, typer.Option(help="Temporal address (host:port).")]
 
 T = TypeVar("T")
 

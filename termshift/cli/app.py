@@ -2,7 +2,7 @@
 
 import typer
 
-from termshift.cli import steering  # noqa: F401 (registers its commands on `contracts`)
+from termshift.cli import imports, steering  # noqa: F401 (register their commands on `contracts`)
 from termshift.cli.catalog import customers, locations, plans
 from termshift.cli.contracts import contracts
 from termshift.cli.invoices import invoices

@@ -20,6 +20,7 @@ from store.errors import NotFound
 from store.records import ContractRecord
 from termshift.cli._common import (
     ActorOption,
+    AddressOption,
     Failed,
     JsonOption,
     ReasonOption,
@@ -114,7 +115,7 @@ def create(
             help="Prorate the first stub period (R8); the plan must allow it.",
         ),
     ] = False,
-    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
+    address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
     json: JsonOption = False,
@@ -125,33 +126,17 @@ def create(
     async def go() -> ContractView:
         db = database()
         with db.session() as session:
-            buyer = repository.get_customer(session, customer)
-            tariff = repository.get_plan(session, plan)
-            site = repository.get_location(session, buyer.location_id)
-            contract_id = id or f"c-{secrets.token_hex(4)}"
-            if tariff.location_id != site.id:
-                raise Refused(
-                    f"Plan {tariff.code} belongs to location {tariff.location_id}, but customer "
-                    f"{buyer.id} is at {site.id}: choose a plan of {site.id}."
-                )
-            if prorate_first_invoice and not tariff.prorate_first_invoice:
-                raise Refused(
-                    f"Plan {tariff.code} does not allow a prorated first invoice: "
-                    "leave out --prorate-first-invoice."
-                )
-            contract = new_contract(
-                id=contract_id,
-                customer_id=buyer.id,
-                location=site,
-                plan=tariff,
-                start=required_date(start, "Start date"),
-                price=None if price is None else amount_text(price),
-                anchor=_parse_date(anchor, "Anchor"),
+            contract = contract_terms(
+                session,
+                id=id or f"c-{secrets.token_hex(4)}",
+                customer=customer,
+                plan=plan,
+                start=start,
+                price=price,
+                anchor=anchor,
                 prorate_first_invoice=prorate_first_invoice,
             )
-            existing = _find(session, contract_id)
-            if existing is not None:
-                _same_or_refuse(existing.contract, contract)
+            new_or_same(session, contract)
         return await _start(await client(address), contract, command)
 
     view = run(go)
@@ -164,6 +149,54 @@ def create(
             f"{format_money(c.price, c.currency)}; workflow {workflow_id(c.id)} is running.\n"
             f"{view.next_event}"
         )
+
+
+def contract_terms(
+    session: Session,
+    *,
+    id: str,
+    customer: str,
+    plan: str,
+    start: str,
+    price: str | None,
+    anchor: str | None,
+    prorate_first_invoice: bool,
+) -> Contract:
+    """A new contract from its terms as typed, checked against the catalog; `Refused`,
+    `NotFound` or a pydantic `ValidationError` say what is wrong."""
+    buyer = repository.get_customer(session, customer)
+    tariff = repository.get_plan(session, plan)
+    site = repository.get_location(session, buyer.location_id)
+    if tariff.location_id != site.id:
+        raise Refused(
+            f"Plan {tariff.code} belongs to location {tariff.location_id}, but customer "
+            f"{buyer.id} is at {site.id}: choose a plan of {site.id}."
+        )
+    if prorate_first_invoice and not tariff.prorate_first_invoice:
+        raise Refused(
+            f"Plan {tariff.code} does not allow a prorated first invoice: bill it in full "
+            "(--full-first-invoice; in an import file, prorate_first_invoice false)."
+        )
+    return new_contract(
+        id=id,
+        customer_id=buyer.id,
+        location=site,
+        plan=tariff,
+        start=required_date(start, "Start date"),
+        price=None if price is None else amount_text(price),
+        anchor=_parse_date(anchor, "Anchor"),
+        prorate_first_invoice=prorate_first_invoice,
+    )
+
+
+def new_or_same(session: Session, contract: Contract) -> bool:
+    """True if no contract has the id; False if the same contract is recorded (a repeated
+    create or import finishes what an interrupted one began); `Refused` otherwise."""
+    existing = _find(session, contract.id)
+    if existing is None:
+        return True
+    _same_or_refuse(existing.contract, contract)
+    return False
 
 
 def _find(session: Session, contract_id: str) -> ContractRecord | None:
@@ -225,7 +258,7 @@ async def live_view(temporal: Client, contract_id: str) -> tuple[str, ContractVi
 @contracts.command("show")
 def show(
     contract_id: Annotated[str, typer.Argument(help="Contract id.")],
-    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
+    address: AddressOption = None,
     json: JsonOption = False,
 ) -> None:
     """Show a contract: stored terms joined with its workflow's live state and its lineage."""
@@ -333,7 +366,7 @@ def list_contracts(
             "\"NextPlanCode = 'office' AND NextInvoiceAt < '2027-04-01T00:00:00Z'\".",
         ),
     ] = None,
-    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
+    address: AddressOption = None,
     json: JsonOption = False,
 ) -> None:
     """List stored contracts; --query selects them through the workflows' search attributes."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from termshift.cli._common import (
     EXIT_FAILED,
     ActorOption,
+    AddressOption,
     JsonOption,
     ReasonOption,
     client,
@@ -38,7 +39,7 @@ def reconcile_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Change nothing; say what would be done.")
     ] = False,
-    address: Annotated[str | None, typer.Option(help="Temporal address (host:port).")] = None,
+    address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
     json: JsonOption = False,

@@ -26,6 +26,7 @@ from store.errors import NotFound
 from store.models import ID_LENGTH
 from termshift.cli._common import (
     ActorOption,
+    AddressOption,
     Failed,
     JsonOption,
     ReasonOption,
@@ -53,7 +54,6 @@ from workflows.messages import (
     Uncancel,
 )
 
-AddressOption = Annotated[str | None, typer.Option(help="Temporal address (host:port).")]
 ContractArgument = Annotated[str, typer.Argument(help="Contract id.")]
 REFUSALS = frozenset(code.value for code in RejectionCode) | {"registration_failed"}
 

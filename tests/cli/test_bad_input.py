@@ -32,13 +32,12 @@ from store.db import Database
 from termshift.cli._common import Refused, amount_text
 from termshift.cli.app import app
 from termshift.cli.contracts import existing_contract_id, required_date
-from tests.cli.test_cli_devserver import Cli, Result, cli_on, dev_env
+from tests.support.cli import Cli, Result, cli_on
 from tests.support.databases import postgres_database, sqlite_url
 from tests.support.temporal import binary
 from workflows.messages import ContractView
 
 pytestmark = pytest.mark.devserver
-__all__ = ["dev_env"]  # the module-scoped dev server fixture, shared with the other CLI tests
 
 LONG = "x" * 10_000
 

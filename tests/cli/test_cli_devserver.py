@@ -1,115 +1,16 @@
 """The admin CLI as a user runs it, against the real dev server and a worker."""
 
 import asyncio
-import json
-import os
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import Database
 from termshift import temporal as attributes
-from tests.support.databases import sqlite_url
-from tests.support.temporal import new_task_queue, running_worker, start_dev_server
+from tests.support.cli import Cli, seed
 
 pytestmark = pytest.mark.devserver
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cli:
-    env: dict[str, str]
-
-    async def __call__(self, *args: str) -> Result:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "starter.py",
-            *args,
-            cwd=ROOT,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-        assert process.returncode is not None
-        return Result(process.returncode, out.decode(), err.decode())
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_dev_server()
-    yield env
-    await env.shutdown()
-
-
-@pytest.fixture
-async def cli(
-    dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
-) -> AsyncIterator[Cli]:
-    """The CLI with a worker, on SQLite and on PostgreSQL."""
-    async with cli_on(dev_env, tmp_path, database_url) as runner:
-        yield runner
-
-
-@pytest.fixture
-async def sqlite_cli(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Cli]:
-    """The CLI with a worker on SQLite: for refusals, which never reach the database's engine."""
-    async with cli_on(dev_env, tmp_path, sqlite_url(tmp_path)) as runner:
-        yield runner
-
-
-@asynccontextmanager
-async def cli_on(
-    dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
-) -> AsyncIterator[Cli]:
-    database = Database(database_url)
-    database.migrate()
-    task_queue = new_task_queue()
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": "default",
-        "TERMSHIFT_DATABASE_URL": database_url,
-        "TERMSHIFT_TASK_QUEUE": task_queue,
-        "TERMSHIFT_DATA_DIR": str(tmp_path),
-        "COLUMNS": "200",
-    }
-    async with running_worker(dev_env.client, database, task_queue):
-        yield Cli(env)
-    database.dispose()
-
-
-async def seed(cli: Cli) -> None:
-    for args in (
-        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", "Europe/Berlin",
-         "--currency", "EUR"),
-        ("plans", "add", "hot-desk", "--location", "berlin", "--name", "Hot desk",
-         "--price", "1500.00", "--deposit", "200"),
-        ("plans", "add", "fixed", "--location", "berlin", "--name", "Fixed desk",
-         "--price", "900.00", "--no-prorate-first-invoice"),
-        ("customers", "add", "ada", "--location", "berlin", "--name", "Ada Lovelace",
-         "--email", "ada@example.com"),
-    ):  # fmt: skip
-        result = await cli(*args, "--reason", "setup")
-        assert result.code == 0, result.err
 
 
 async def test_created_contract_runs_as_a_workflow_with_search_attributes(

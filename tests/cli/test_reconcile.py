@@ -2,16 +2,13 @@
 started again, an ended one and a registered orphan are reported and left alone."""
 
 import asyncio
-import json
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,26 +21,19 @@ from store import repository
 from store.db import Database
 from termshift.contracts import create_contract
 from termshift.reconcile import FindingKind, Outcome, reconcile
+from tests.support.cli import Cli
+from tests.support.cli import Result as CliResult
 from tests.support.temporal import new_task_queue, running_worker, start_dev_server
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import ContractInput
 
 pytestmark = pytest.mark.devserver
-ROOT = Path(__file__).resolve().parents[2]
 BERLIN = Location(id="berlin", name="Berlin Mitte", timezone="Europe/Berlin", currency="EUR")
 HOT_DESK = Plan(code="hot-desk", name="Hot desk", location_id="berlin", price=Decimal("300.00"))
 ADA = Customer(id="ada", location_id="berlin", name="Ada Lovelace", email="ada@example.com")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
+class Result(CliResult):
     def findings(self) -> list[tuple[str, str, str]]:
         return [(f["kind"], f["contract_id"], f["outcome"]) for f in self.json()["findings"]]
 
@@ -56,13 +46,8 @@ class Rig:
     env: dict[str, str]
 
     async def cli(self, *args: str) -> Result:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "starter.py", *args, cwd=ROOT, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-        assert process.returncode is not None
-        return Result(process.returncode, out.decode(), err.decode())
+        result = await Cli(self.env)(*args)
+        return Result(result.code, result.out, result.err)
 
 
 @pytest.fixture

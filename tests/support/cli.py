@@ -1,0 +1,83 @@
+"""The admin CLI run as a user runs it (`starter.py` in a subprocess) with a worker behind it."""
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from store.db import Database
+from tests.support.temporal import new_task_queue, running_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+
+    async def __call__(self, *args: str) -> Result:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "starter.py",
+            *args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode is not None
+        return Result(process.returncode, out.decode(), err.decode())
+
+
+@asynccontextmanager
+async def cli_on(
+    dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
+) -> AsyncIterator[Cli]:
+    database = Database(database_url)
+    database.migrate()
+    task_queue = new_task_queue()
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": "default",
+        "TERMSHIFT_DATABASE_URL": database_url,
+        "TERMSHIFT_TASK_QUEUE": task_queue,
+        "TERMSHIFT_DATA_DIR": str(tmp_path),
+        "COLUMNS": "200",
+    }
+    async with running_worker(dev_env.client, database, task_queue):
+        yield Cli(env)
+    database.dispose()
+
+
+async def seed(cli: Cli) -> None:
+    for args in (
+        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", "Europe/Berlin",
+         "--currency", "EUR"),
+        ("plans", "add", "hot-desk", "--location", "berlin", "--name", "Hot desk",
+         "--price", "1500.00", "--deposit", "200"),
+        ("plans", "add", "fixed", "--location", "berlin", "--name", "Fixed desk",
+         "--price", "900.00", "--no-prorate-first-invoice"),
+        ("customers", "add", "ada", "--location", "berlin", "--name", "Ada Lovelace",
+         "--email", "ada@example.com"),
+    ):  # fmt: skip
+        result = await cli(*args, "--reason", "setup")
+        assert result.code == 0, result.err
