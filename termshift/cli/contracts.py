@@ -213,7 +213,7 @@ def _same_or_refuse(stored: Contract, wanted: Contract) -> None:
         getattr(stored, name) != getattr(wanted, name) for name in fields
     ):
         raise Refused(
-            f"Contract {stored.id} exists with other terms: choose another --id, "
+            f"Contract {stored.id} exists with other terms: choose another id, "
             f"or `contracts show {stored.id}`."
         )
     if stored.status is ContractStatus.CANCELLED:
