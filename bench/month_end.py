@@ -74,6 +74,7 @@ from termshift.contracts import create_contract, start_recorded  # noqa: E402
 from termshift.settings import Settings  # noqa: E402
 from termshift.stack import SQLITE_PRAGMAS  # noqa: E402
 from termshift.temporal import connect, dev_server_search_attribute_args  # noqa: E402
+from workflows import workflow_id  # noqa: E402
 
 console = Console(highlight=False)
 
@@ -449,9 +450,7 @@ async def import_all(
 ) -> float:
     """As `contracts import` does: every row in one transaction, then every workflow started."""
     started = time.perf_counter()
-    await asyncio.to_thread(
-        register_contracts, database, contracts, REQUESTED, key=lambda i: f"contract-{i}"
-    )
+    await asyncio.to_thread(register_contracts, database, contracts, REQUESTED, key=workflow_id)
     with progress() as bar:
         task = bar.add_task(label, total=len(contracts))
         await start_recorded(
@@ -572,7 +571,7 @@ async def contracts_phase(
 
 
 async def history_phase(client: Client, contract_id: str, out: Results) -> None:
-    history = await client.get_workflow_handle(f"contract-{contract_id}").fetch_history()
+    history = await client.get_workflow_handle(workflow_id(contract_id)).fetch_history()
     events = [EventType.Name(event.event_type) for event in history.events]
     timers = [i for i, name in enumerate(events) if name == "EVENT_TYPE_TIMER_STARTED"]
     if len(timers) < 2:

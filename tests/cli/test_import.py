@@ -189,3 +189,22 @@ async def test_import_of_a_missing_or_binary_file_is_refused(
     refused = await sqlite_cli("contracts", "import", str(binary))
     assert refused.code == 2
     assert "not UTF-8 text" in refused.err
+
+
+async def test_a_contract_whose_workflow_ended_is_not_started_again(
+    sqlite_cli: Cli, dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    cli = sqlite_cli
+    await seed(cli)
+    contract_id = f"ended-{uuid.uuid4().hex[:6]}"
+    path = write_csv(tmp_path, f"{contract_id},ada,hot-desk,2031-05-01,,,")
+    assert (await cli("contracts", "import", str(path))).code == 0
+    handle = dev_env.client.get_workflow_handle(workflow_id(contract_id))
+    await handle.terminate(reason="an admin ended it by hand")
+
+    again = await cli("contracts", "import", str(path), "--json")
+    assert again.code == 0, again.err
+    assert again.json()["workflows_ended"] == [contract_id]
+    assert (await handle.describe()).status is WorkflowExecutionStatus.TERMINATED
+    human = await cli("contracts", "import", str(path))
+    assert f"were not started again: {contract_id}" in " ".join(human.out.split())
