@@ -9,6 +9,8 @@ per variant, each variant adding one part of Termshift's ordinary cycle to the o
 | local activity | inserts the row in a local activity, then sleeps on to its next date |
 | + search attribute | also upserts its next invoice instant (`NextInvoiceAt`) |
 | + summaries, details | also names the local activity and the timer, and sets current details |
+| + patch | also asks `workflow.patched` first, as a run's first date does (a marker and the |
+| | SDK's own `TemporalChangeVersion` upsert) |
 
 Every variant runs on the same fresh dev server (a SQLite file, as `month_end.py` uses, or
 `--in-memory`) with one worker in this process that caches every workflow, so that the numbers
@@ -63,6 +65,7 @@ class Cycle(BaseModel):
     local: bool = False
     upsert: bool = False
     annotate: bool = False
+    patch: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Variant:
     local: bool = False
     upsert: bool = False
     annotate: bool = False
+    patch: bool = False
 
 
 VARIANTS = (
@@ -78,6 +82,7 @@ VARIANTS = (
     Variant("local activity", local=True),
     Variant("+ search attribute", local=True, upsert=True),
     Variant("+ summaries, details", local=True, upsert=True, annotate=True),
+    Variant("+ patch (a run's first date)", local=True, upsert=True, annotate=True, patch=True),
 )
 
 
@@ -101,6 +106,8 @@ class CycleWorkflow:
         if not cycle.local:
             await workflow.execute_activity("skeleton_insert", workflow_id, **options)
             return
+        if cycle.patch:
+            workflow.patched("cycle-cost-patch")
         if cycle.annotate:
             options["summary"] = "2026-12-01: invoice for the period to 2026-12-31"
         await workflow.execute_local_activity(
@@ -124,7 +131,11 @@ async def measure(
     lead = 10 + n / 50
     fire_at = datetime.now(UTC) + timedelta(seconds=lead)
     cycle = Cycle(
-        fire_at=fire_at, local=variant.local, upsert=variant.upsert, annotate=variant.annotate
+        fire_at=fire_at,
+        local=variant.local,
+        upsert=variant.upsert,
+        annotate=variant.annotate,
+        patch=variant.patch,
     )
     limit = asyncio.Semaphore(50)
 

@@ -7,7 +7,9 @@
    TERMSHIFT_DATABASE_URL. Two workers run as subprocesses: `python worker.py` (Termshift, as in
    production) and `python bench/skeleton.py` (the bare skeleton).
 2. Skeleton: N bare workflows (one timer to an absolute instant, one regular activity inserting a
-   row into SQLite) → starts/s and firings/s.
+   row into SQLite) → starts/s and firings/s. It runs again, N more, after the contracts (step
+   3), on the same server; the contracts are compared with the mean of the two rounds. Before
+   each timed phase the benchmark waits until the server and the workers are idle.
 3. Termshift: a pilot creates a few contracts one by one (`contracts create`: update-with-start,
    each returning once its row is written) and imports as many (`contracts import`: all rows in
    one transaction, then each workflow started); the import rate sets how far ahead the
@@ -134,6 +136,22 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    async def settle(self, what: str, idle: float = 0.1, timeout: float = 60.0) -> None:
+        """Wait until the server and the workers are idle (together under `idle` of one CPU for a
+        second), so that a phase does not pay for the work an earlier one left queued."""
+        started = time.monotonic()
+        before = self.read()
+        while time.monotonic() - started < timeout:
+            await asyncio.sleep(1.0)
+            now = self.read()
+            busy = sum(now[name] - before[name] for name in now)
+            before = now
+            if busy < idle:
+                break
+        waited = time.monotonic() - started
+        if waited > 1.5:
+            console.print(f"  waited {waited:.0f} s for the server and workers to go idle ({what})")
 
     def record(self, phase: str, before: dict[str, float], items: int, *names: str) -> None:
         after = self.read()
@@ -338,55 +356,74 @@ class Results:
 # Phases
 
 
+SKELETON_ROUNDS = ("before", "after")
+"""The skeleton runs once before the contracts and once after them, on the same server: the
+server slows a little as its database fills, and each contract phase runs between the two."""
+
+
 async def skeleton_phase(
-    client: Client, n: int, queue: str, db_path: str, cpu: CpuMeter, out: Results
+    client: Client, n: int, queue: str, db_path: str, cpu: CpuMeter, out: Results, when: str
 ) -> None:
-    console.rule("[bold]Skeleton (engine floor)")
+    console.rule(f"[bold]Skeleton (engine floor), {when} the contracts")
+    prefix = f"skeleton-{when}-{queue}"
     # Warm-up: one skeleton end to end, so the worker is polling before anything is timed.
     await client.execute_workflow(
-        SkeletonWorkflow.run, datetime.now(UTC), id=f"skeleton-warmup-{queue}", task_queue=queue
+        SkeletonWorkflow.run, datetime.now(UTC), id=f"{prefix}-warmup", task_queue=queue
     )
     fire_at = (datetime.now(UTC) + timedelta(seconds=15 + n / 40)).replace(microsecond=0)
 
     async def start(i: int) -> None:
         await client.start_workflow(
-            SkeletonWorkflow.run, fire_at, id=f"skeleton-{queue}-{i:05d}", task_queue=queue
+            SkeletonWorkflow.run, fire_at, id=f"{prefix}-{i:05d}", task_queue=queue
         )
 
+    await cpu.settle(f"before the skeleton starts ({when})")
     before = cpu.read()
     seconds = await run_limited("starting skeletons", n, start)
-    cpu.record("skeleton start", before, n, "server", "skeleton_worker")
+    cpu.record(f"skeleton start ({when})", before, n, "server", "skeleton_worker")
     if datetime.now(UTC) > fire_at:
-        out.notes.append("Skeleton starts overran their timer instant: firing numbers are low.")
+        out.notes.append(
+            f"Skeleton starts ({when}) overran their timer instant: firing numbers are low."
+        )
     await wait_until(fire_at, "the skeletons' timer")
     before = cpu.read()
+    pattern = f"{prefix}-0%"
 
     def count() -> int:
         with sqlite3.connect(db_path) as connection:
             row = connection.execute(
-                f"SELECT COUNT(*) FROM {TABLE} WHERE workflow_id LIKE ?", (f"skeleton-{queue}-%",)
+                f"SELECT COUNT(*) FROM {TABLE} WHERE workflow_id LIKE ?", (pattern,)
             ).fetchone()
             return int(row[0])
 
     done, _ = await poll_until("skeleton rows", n, count, timeout=max(300.0, n / 2))
-    cpu.record("skeleton firing", before, done, "server", "skeleton_worker")
+    cpu.record(f"skeleton firing ({when})", before, done, "server", "skeleton_worker")
     with sqlite3.connect(db_path) as connection:
         (last,) = connection.execute(
-            f"SELECT MAX(inserted_at) FROM {TABLE} WHERE workflow_id LIKE ?",
-            (f"skeleton-{queue}-%",),
+            f"SELECT MAX(inserted_at) FROM {TABLE} WHERE workflow_id LIKE ?", (pattern,)
         ).fetchone()
     span = (datetime.fromisoformat(last) - fire_at).total_seconds()
-    out.numbers.update(
-        skeleton_start_seconds=round(seconds, 2),
-        skeleton_starts_per_second=rate(n, seconds),
-        skeleton_fired=done,
-        skeleton_firing_seconds=round(span, 2),
-        skeleton_firings_per_second=rate(done, span),
-    )
+    out.numbers[f"skeleton_{when}"] = {
+        "start_seconds": round(seconds, 2),
+        "starts_per_second": rate(n, seconds),
+        "fired": done,
+        "firing_seconds": round(span, 2),
+        "firings_per_second": rate(done, span),
+    }
     console.print(
         f"  {n} starts in {seconds:.1f} s ({rate(n, seconds)}/s); {done} rows "
         f"{span:.1f} s after the instant ({rate(done, span)}/s)"
     )
+
+
+def skeleton_floor(numbers: dict[str, Any]) -> None:
+    """The floor the contracts are compared with: the mean of the skeleton's two rounds."""
+    for measure in ("starts_per_second", "firings_per_second"):
+        values = [numbers.get(f"skeleton_{when}", {}).get(measure) for when in SKELETON_ROUNDS]
+        for when, value in zip(SKELETON_ROUNDS, values, strict=True):
+            numbers[f"skeleton_{measure}_{when}"] = value
+        known = [value for value in values if value is not None]
+        numbers[f"skeleton_{measure}"] = round(sum(known) / len(known), 1) if known else None
 
 
 @dataclass
@@ -488,6 +525,7 @@ async def contracts_phase(
     )
     today = local_date(datetime.now(UTC), "UTC")
     pilot_contracts = contracts_of(pilot, pilot_ids, (today, today))
+    await cpu.settle("after the skeletons")
     before = cpu.read()
     created_seconds = await create_one_by_one(
         client, pilot_contracts[:pilot_n], queue, "pilot: contracts create"
@@ -497,6 +535,7 @@ async def contracts_phase(
         client, database, pilot_contracts[pilot_n:], queue, "pilot: contracts import"
     )
     pilot_rate = pilot_n / pilot_seconds
+    await cpu.settle("after the pilot")
     lead = 20 + 1.5 * n / pilot_rate + n / 500  # onboarding with margin, plus the customer rows
     month_end = choose_month_end(lead, tz_dir)
     wait = (month_end.instant - datetime.now(UTC)).total_seconds()
@@ -677,14 +716,17 @@ ROWS: list[tuple[str, str, str]] = [
     ("mode", "Temporal server", ""),
     ("cpu_count", "CPUs (os.cpu_count())", ""),
     ("onboarding_contracts_per_second", "onboarding (contracts import)", "contracts/s"),
-    ("skeleton_starts_per_second", "skeleton starts", "workflows/s"),
+    ("skeleton_starts_per_second_before", "skeleton starts, before the contracts", "workflows/s"),
+    ("skeleton_starts_per_second_after", "skeleton starts, after the contracts", "workflows/s"),
+    ("skeleton_starts_per_second", "skeleton starts, mean of the two", "workflows/s"),
     ("onboarding_vs_skeleton_starts", "onboarding / skeleton starts", "× (target ≥ 0.9)"),
     ("create_contracts_per_second", "pilot: contracts create, one by one", "contracts/s"),
     ("create_vs_skeleton_starts", "contracts create / skeleton starts", "×"),
     ("month_end_seconds", "month-end: last invoice after 00:00", "s"),
     ("month_end_invoices_per_second", "month-end throughput", "invoices/s"),
-    ("skeleton_firing_seconds", "skeleton: last row after its instant", "s"),
-    ("skeleton_firings_per_second", "skeleton firings", "workflows/s"),
+    ("skeleton_firings_per_second_before", "skeleton firings, before the contracts", "workflows/s"),
+    ("skeleton_firings_per_second_after", "skeleton firings, after the contracts", "workflows/s"),
+    ("skeleton_firings_per_second", "skeleton firings, mean of the two", "workflows/s"),
     ("month_end_vs_skeleton_firings", "month-end / skeleton firings", "× (target ≥ 1.0, aim 1.3)"),
     ("cron_invoices_per_second", "cron baseline (one SQL batch)", "invoices/s"),
     ("history_events_per_cycle", "history events per billing cycle", "(target ≤ 12)"),
@@ -814,10 +856,13 @@ async def bench(args: argparse.Namespace) -> int:
             {"worker": pids["termshift"], "skeleton_worker": pids["skeleton"]}
             | ({"server": server.pid} if server is not None else {})
         )
-        await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out)
+        await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out, "before")
         first_id, month_end = await contracts_phase(
             client, database, n, f"{queue}-contracts", run, tz_dir, cpu, out
         )
+        await cpu.settle("after month-end")
+        await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out, "after")
+        skeleton_floor(out.numbers)
         out.numbers["cpu_ms_per_item"] = cpu.per_item
         await history_phase(client, first_id, out)
         ids = [f"b{run}-{i:05d}" for i in range(n)]

@@ -34,9 +34,12 @@ class Settings(BaseSettings):
     workflow_cache_size: int = Field(default=200, ge=0)
     """Contract workflows kept in memory between tasks, about 130 KB each (0: every task replays
     the history)."""
-    max_concurrent_workflow_tasks: int = Field(default=10, ge=2)
-    """Workflow tasks the worker takes on at once. Python runs them one at a time, so more only
-    queue inside the worker, where a task waiting past its 10 s timeout is lost and retried."""
+    max_concurrent_workflow_tasks: int = Field(default=50, ge=2)
+    """Workflow tasks the worker takes on at once. A contract's invoice date is one task that
+    holds its slot while its local activity writes the day and while the completion goes back
+    to the server, so at month-end the slots, not the CPU, bounded a worker that had 10. Python
+    runs the tasks' code one at a time: far more only queue inside the worker, where a task
+    waiting past its 10 s timeout is lost and retried."""
     activity_threads: int = Field(default=16, ge=1)
     """Threads that run activities, local or not; each holds at most one database connection."""
     max_concurrent_activities: int = Field(default=16, ge=1)
