@@ -248,22 +248,35 @@ def _progress() -> Progress:
     )
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _print(report: ImportReport) -> None:
     before = len(report.already_recorded)
-    already = f"; {before} were already recorded and are kept" if before else ""
+    were = "was" if before == 1 else "were"
+    already = f"; {before} {were} already recorded and kept" if before else ""
     if report.checked_only:
+        every = "The" if report.contracts == 1 else "All"
         console.print(
-            f"All {report.contracts} contracts in {report.file} can be imported: "
+            f"{every} {_count(report.contracts, 'contract')} in {report.file} can be imported: "
             f"{len(report.recorded)} new{already}. Nothing was changed (--check)."
         )
         return
+    ended = len(report.workflows_ended)
     console.print(
-        f"Imported {report.contracts} contracts from {report.file}: "
-        f"{len(report.recorded)} recorded now{already}; their workflows are running."
+        f"Imported {_count(report.contracts, 'contract')} from {report.file}: "
+        f"{len(report.recorded)} recorded now{already}; "
+        f"{_count(report.contracts - ended, 'workflow')} running."
     )
-    if report.workflows_ended:
+    if ended:
+        whose = (
+            "contract's workflow has ended and was"
+            if ended == 1
+            else "contracts' workflows have ended and were"
+        )
         console.print(
-            f"[yellow]{len(report.workflows_ended)} recorded contracts have a workflow that has "
-            f"ended and were not started again:[/] {', '.join(report.workflows_ended)}. "
+            f"[yellow]{ended} recorded {whose} not started again:[/] "
+            f"{', '.join(report.workflows_ended)}. "
             "See `reconcile` and `contracts show ID`."
         )

@@ -207,4 +207,4 @@ async def test_a_contract_whose_workflow_ended_is_not_started_again(
     assert again.json()["workflows_ended"] == [contract_id]
     assert (await handle.describe()).status is WorkflowExecutionStatus.TERMINATED
     human = await cli("contracts", "import", str(path))
-    assert f"were not started again: {contract_id}" in " ".join(human.out.split())
+    assert f"was not started again: {contract_id}" in " ".join(human.out.split())

@@ -1,0 +1,46 @@
+"""The month-end benchmark's arithmetic: the skeleton's floor and the ratios it reports."""
+
+import asyncio
+
+from bench.month_end import ROWS, CpuMeter, markdown, ratio, skeleton_floor
+
+
+def test_the_floor_is_the_mean_of_the_skeletons_two_rounds() -> None:
+    numbers = {
+        "skeleton_before": {"starts_per_second": 300.0, "firings_per_second": 150.0},
+        "skeleton_after": {"starts_per_second": 260.0, "firings_per_second": 130.0},
+    }
+    skeleton_floor(numbers)
+    assert numbers["skeleton_starts_per_second"] == 280.0
+    assert numbers["skeleton_firings_per_second"] == 140.0
+    assert numbers["skeleton_starts_per_second_before"] == 300.0
+    assert numbers["skeleton_firings_per_second_after"] == 130.0
+    assert ratio(112.0, numbers["skeleton_firings_per_second"]) == 0.8
+
+
+def test_a_missing_round_leaves_the_other_as_the_floor() -> None:
+    numbers = {"skeleton_before": {"starts_per_second": 300.0, "firings_per_second": None}}
+    skeleton_floor(numbers)
+    assert numbers["skeleton_starts_per_second"] == 300.0
+    assert numbers["skeleton_starts_per_second_after"] is None
+    assert numbers["skeleton_firings_per_second"] is None
+    assert ratio(100.0, None) is None
+
+
+def test_the_report_shows_both_rounds_and_the_mean() -> None:
+    numbers = {"started_at": "2026-11-26T00:00:00+00:00", "contracts": 10}
+    numbers |= {
+        "skeleton_before": {"starts_per_second": 300.0, "firings_per_second": 150.0},
+        "skeleton_after": {"starts_per_second": 260.0, "firings_per_second": 130.0},
+    }
+    skeleton_floor(numbers)
+    table = markdown(numbers, ["a note"])
+    assert "| skeleton starts, before the contracts | 300.0 | workflows/s |" in table
+    assert "| skeleton firings, mean of the two | 140.0 | workflows/s |" in table
+    assert "- a note" in table
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(ROWS) + 1
+
+
+def test_settling_returns_once_the_processes_are_idle() -> None:
+    meter = CpuMeter({"idle": 0})  # pid 0 reads as no CPU at all
+    asyncio.run(asyncio.wait_for(meter.settle("test", timeout=5.0), timeout=10.0))
