@@ -17,7 +17,7 @@ from billing.lifecycle import Step
 from store import repository
 from store.db import Database
 from store.errors import Conflict, NotFound
-from store.records import DepositKind, IssuedInvoice
+from store.records import AuditEntry, DepositKind, IssuedInvoice
 
 
 class RegisterContract(BaseModel):
@@ -76,8 +76,13 @@ def register(
     a contract is recorded once. Raises `NotFound` (customer, plan) or `Conflict` (id taken).
     """
     recorded = repository.record_contract(session, contract)
-    repository.record_audit(
-        session,
+    repository.record_audits(session, [created(contract, requested, key=key, command=command)])
+    return recorded
+
+
+def created(contract: Contract, requested: Command, *, key: str, command: str) -> AuditEntry:
+    """The audit entry of a contract's creation, keyed by `key` (its workflow id)."""
+    return AuditEntry(
         key=key,
         at=_now(),
         actor=requested.actor,
@@ -87,7 +92,6 @@ def register(
         effect=f"Contract {contract.id} created on plan {contract.plan.code}, "
         f"starting {contract.start}.",
     )
-    return recorded
 
 
 class ContractActivities:

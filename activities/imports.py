@@ -1,14 +1,16 @@
 """The writer of bulk onboarding: many contracts' rows in one transaction (`contracts import`).
 
-Each row is written exactly as `register_contract` writes one (`activities.contracts.register`),
-with its audit entry keyed by the contract's workflow id, so a contract imported twice, or
-created and then imported, is recorded once.
+Each row is written as `register_contract` writes one (`activities.contracts.register`), with its
+audit entry keyed by the contract's workflow id, so a contract imported twice, or created and then
+imported, is recorded once; but all rows go in together (`repository.record_contracts`), a few
+statements for the whole file rather than a few per contract.
 """
 
 from collections.abc import Callable, Sequence
 
-from activities.contracts import register
+from activities.contracts import created
 from billing.contract import Command, Contract
+from store import repository
 from store.db import Database
 
 
@@ -25,10 +27,12 @@ def register_contracts(
     or `Conflict` as `register` does, and then nothing is written.
     """
     with database.session() as session:
-        return [
-            contract.id
-            for contract in contracts
-            if register(
-                session, contract, requested, key=key(contract.id), command="contracts import"
-            )
-        ]
+        recorded = repository.record_contracts(session, contracts)
+        repository.record_audits(
+            session,
+            [
+                created(contract, requested, key=key(contract.id), command="contracts import")
+                for contract in contracts
+            ],
+        )
+    return [id_ for id_ in dict.fromkeys(contract.id for contract in contracts) if id_ in recorded]

@@ -1,6 +1,7 @@
 """Month-end benchmark: N contracts invoicing at the same local 00:00, against the engine's floor.
 
-    python bench/month_end.py [--contracts N] [--in-memory | --address HOST:PORT] [--out DIR]
+    python bench/month_end.py [--contracts N] [--renewal] [--in-memory | --address HOST:PORT]
+                              [--out DIR]
 
 1. A Temporal dev server of its own (SQLite file in a temp dir, search attributes registered), or
    `--in-memory`, or an existing cluster (`--address`). Billing DB: a temp SQLite file, or
@@ -16,6 +17,10 @@
    month-end instant must be. Then N contracts are imported in one location whose next local
    00:00 is that instant, all starting that day → contracts/s onboarding; at 00:00 each workflow
    writes its first invoice → seconds until every invoice is in the billing database → invoices/s.
+   With `--renewal` they start one period earlier: onboarding also writes their first invoices
+   (and is not compared with the skeleton), and the month-end is an ordinary renewal of
+   contracts that have a date in their run, which a worker replays when the workflow is not in
+   its cache.
 4. Cron baseline: the same N invoices (with their lines) written by one SQL batch in one
    transaction (into a copy of the billing DB when it is SQLite) → rows/s.
 5. Peak RSS (VmHWM) of the workers and the server, history events per billing cycle.
@@ -510,6 +515,7 @@ async def contracts_phase(
     tz_dir: Path,
     cpu: CpuMeter,
     out: Results,
+    renewal: bool = False,
 ) -> tuple[str, MonthEnd]:
     console.rule("[bold]Termshift contracts")
     # Pilot, in a UTC location (start today, next invoice a month away): a few contracts created
@@ -537,6 +543,8 @@ async def contracts_phase(
     pilot_rate = pilot_n / pilot_seconds
     await cpu.settle("after the pilot")
     lead = 20 + 1.5 * n / pilot_rate + n / 500  # onboarding with margin, plus the customer rows
+    if renewal:
+        lead += 30 + n / 40  # and the first invoices, written as the contracts start
     month_end = choose_month_end(lead, tz_dir)
     wait = (month_end.instant - datetime.now(UTC)).total_seconds()
     kind = "a custom fixed-offset zone" if month_end.custom_zone else "an Etc/GMT zone"
@@ -557,7 +565,12 @@ async def contracts_phase(
     # New members all starting on the month-end day: onboarding is the contract's row and its
     # workflow only, and at 00:00 each workflow writes its first invoice (the plan's price and
     # the deposit) and goes to sleep until the next month.
-    contracts = contracts_of(site, ids, (month_end.day, month_end.day))
+    first = month_end.day
+    if renewal:  # the start of the period before: its invoice is written at once
+        first, _ = period_containing(
+            month_end.day - timedelta(days=1), anchor=month_end.day, every=site.plan.every
+        )
+    contracts = contracts_of(site, ids, (first, month_end.day))
     before = cpu.read()
     seconds = await import_all(client, database, contracts, queue, "onboarding")
     cpu.record("onboarding", before, n, "server", "worker")
@@ -576,6 +589,11 @@ async def contracts_phase(
         month_end_local_day=month_end.day.isoformat(),
         month_end_instant_utc=month_end.instant.isoformat(),
     )
+    if renewal:  # until the first invoices are written, but never past the instant
+        left = (month_end.instant - datetime.now(UTC)).total_seconds() - 2
+        await cpu.settle("after the first invoices", timeout=max(0.0, left))
+        if datetime.now(UTC) >= month_end.instant - timedelta(seconds=2):
+            out.notes.append("First invoices still running at the month-end instant: numbers low.")
     await wait_until(month_end.instant, f"00:00 {month_end.day} in {month_end.timezone}")
     before = cpu.read()
 
@@ -722,6 +740,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("onboarding_vs_skeleton_starts", "onboarding / skeleton starts", "× (target ≥ 0.9)"),
     ("create_contracts_per_second", "pilot: contracts create, one by one", "contracts/s"),
     ("create_vs_skeleton_starts", "contracts create / skeleton starts", "×"),
+    ("month_end_kind", "month-end: whose invoices", ""),
     ("month_end_seconds", "month-end: last invoice after 00:00", "s"),
     ("month_end_invoices_per_second", "month-end throughput", "invoices/s"),
     ("skeleton_firings_per_second_before", "skeleton firings, before the contracts", "workflows/s"),
@@ -769,10 +788,15 @@ def write_results(out_dir: Path, numbers: dict[str, Any], notes: list[str]) -> P
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document = json.dumps({**numbers, "notes": notes}, indent=2, default=str) + "\n"
     table = markdown(numbers, notes)
-    for name in (f"{stamp}-n{numbers['contracts']}", "latest"):
-        (out_dir / f"{name}.json").write_text(document)
-        (out_dir / f"{name}.md").write_text(table)
-    return out_dir / f"{stamp}-n{numbers['contracts']}.json"
+    name = f"{stamp}-n{numbers['contracts']}"
+    names = [name, "latest"]  # latest: the default month-end, new members' first invoices
+    if numbers.get("month_end_kind") == "renewal":
+        name = f"{name}-renewal"
+        names = [name, "latest-renewal"]
+    for each in names:
+        (out_dir / f"{each}.json").write_text(document)
+        (out_dir / f"{each}.md").write_text(table)
+    return out_dir / f"{name}.json"
 
 
 def print_table(numbers: dict[str, Any]) -> None:
@@ -858,7 +882,7 @@ async def bench(args: argparse.Namespace) -> int:
         )
         await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out, "before")
         first_id, month_end = await contracts_phase(
-            client, database, n, f"{queue}-contracts", run, tz_dir, cpu, out
+            client, database, n, f"{queue}-contracts", run, tz_dir, cpu, out, args.renewal
         )
         await cpu.settle("after month-end")
         await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out, "after")
@@ -905,8 +929,15 @@ async def bench(args: argparse.Namespace) -> int:
             "(TERMSHIFT_WORKFLOW_SANDBOX)."
         )
         numbers = out.numbers
+        numbers["month_end_kind"] = "renewal" if args.renewal else "first invoice"
+        if args.renewal:
+            out.notes.append(
+                "--renewal: the contracts started one period before the month-end day; their "
+                "onboarding also wrote their first invoices (not compared with the skeleton), "
+                "and the month-end is their second date, an ordinary renewal."
+            )
         numbers["onboarding_vs_skeleton_starts"] = ratio(
-            numbers.get("onboarding_contracts_per_second"),
+            None if args.renewal else numbers.get("onboarding_contracts_per_second"),
             numbers.get("skeleton_starts_per_second"),
         )
         numbers["create_vs_skeleton_starts"] = ratio(
@@ -949,6 +980,11 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--in-memory", action="store_true", help="dev server without a SQLite file")
     where.add_argument("--address", help="an existing Temporal cluster (namespace default)")
+    parser.add_argument(
+        "--renewal",
+        action="store_true",
+        help="month-end as an ordinary renewal: contracts start a period earlier",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     args = parser.parse_args(argv)

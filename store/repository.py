@@ -135,38 +135,91 @@ def record_contract(session: Session, contract: Contract) -> bool:
     """Insert a new contract; False if it is already recorded with the same customer, plan,
     start and price. Raise `Conflict` if the id is taken by another contract, or if the contract
     it replaces is already replaced (a contract is replaced at most once)."""
-    get_customer(session, contract.customer_id)
-    get_plan(session, contract.plan.code)
-    if contract.replaces is not None:
-        get_contract(session, contract.replaces)
-    values = {
-        "id": contract.id,
-        "customer_id": contract.customer_id,
-        "location_id": contract.location.id,
-        "start": contract.start,
-        "anchor": contract.anchor,
-        "prorate_first_invoice": contract.prorate_first_invoice,
-        "replaces_id": contract.replaces,
-        **_state_columns(contract),
-    }
-    if _insert_new(session, ContractRow, values, key=None):
-        return True
-    row = session.get(ContractRow, contract.id)
-    if row is None:
-        successor = successor_of(session, cast(str, contract.replaces))
-        raise Conflict(
-            f"Contract {contract.replaces!r} is already replaced by {successor!r}; a contract is "
-            f"replaced at most once: cancel {successor!r} first, or leave {contract.id!r} "
-            "unlinked."
-        )
-    recorded = Contract.model_validate_json(row.snapshot)
-    if _identity(recorded) != _identity(contract):
-        raise Conflict(
-            f"Contract {contract.id!r} already exists (customer {recorded.customer_id!r}, plan "
-            f"{recorded.plan.code!r}, from {recorded.start}, at {recorded.price}): "
-            "choose another id."
-        )
-    return False
+    return contract.id in record_contracts(session, [contract])
+
+
+def record_contracts(session: Session, contracts: Sequence[Contract]) -> set[str]:
+    """Insert every contract not yet recorded, as `record_contract` does one; the ids inserted.
+
+    Set-based: the customers, plans and replaced contracts are looked up with one query each,
+    the rows go in with one multi-row INSERT, and only the ids that were already there are read
+    back to compare. Contracts that replace another are inserted after the rest, one at a time
+    in the order given, so that one may replace a contract of the same call. Raises `NotFound`
+    or `Conflict` for the first contract at fault; the caller's transaction is then to be rolled
+    back.
+    """
+    unique: dict[str, Contract] = {}
+    for contract in contracts:
+        first = unique.setdefault(contract.id, contract)
+        if _identity(first) != _identity(contract):
+            raise _taken(first, contract.id)
+    inserted = _insert_contracts(
+        session, [contract for contract in unique.values() if contract.replaces is None]
+    )
+    for contract in unique.values():
+        if contract.replaces is not None:
+            inserted |= _insert_contracts(session, [contract])
+    return inserted
+
+
+def _insert_contracts(session: Session, contracts: list[Contract]) -> set[str]:
+    """`record_contracts` for contracts with distinct ids (and at most one that replaces)."""
+    if not contracts:
+        return set()
+    _require(
+        session,
+        CustomerRow.id,
+        [contract.customer_id for contract in contracts],
+        "No customer {!r}: check the id, or add the customer first.",
+    )
+    _require(
+        session,
+        PlanRow.code,
+        [contract.plan.code for contract in contracts],
+        "No plan {!r}: check the code, or add the plan first.",
+    )
+    _require(
+        session,
+        ContractRow.id,
+        [contract.replaces for contract in contracts if contract.replaces is not None],
+        "No contract {!r}: check the id.",
+    )
+    rows = [
+        {
+            "id": contract.id,
+            "customer_id": contract.customer_id,
+            "location_id": contract.location.id,
+            "start": contract.start,
+            "anchor": contract.anchor,
+            "prorate_first_invoice": contract.prorate_first_invoice,
+            "replaces_id": contract.replaces,
+            **_state_columns(contract),
+        }
+        for contract in contracts
+    ]
+    inserted = set(_insert_new_rows(session, ContractRow, rows, key=None, returning="id"))
+    there = [contract for contract in contracts if contract.id not in inserted]
+    ids = [contract.id for contract in there]
+    recorded = dict(_in_chunks(session, ContractRow.id, ContractRow.snapshot, ids))
+    for contract in there:
+        if contract.id not in recorded:  # the id is free: the replaced contract is taken
+            successor = successor_of(session, cast(str, contract.replaces))
+            raise Conflict(
+                f"Contract {contract.replaces!r} is already replaced by {successor!r}; a contract "
+                f"is replaced at most once: cancel {successor!r} first, or leave {contract.id!r} "
+                "unlinked."
+            )
+        if _identity(Contract.model_validate_json(recorded[contract.id])) != _identity(contract):
+            raise _taken(Contract.model_validate_json(recorded[contract.id]), contract.id)
+    return inserted
+
+
+def _taken(recorded: Contract, contract_id: str) -> Conflict:
+    return Conflict(
+        f"Contract {contract_id!r} already exists (customer {recorded.customer_id!r}, plan "
+        f"{recorded.plan.code!r}, from {recorded.start}, at {recorded.price}): "
+        "choose another id."
+    )
 
 
 def save_contract(session: Session, contract: Contract) -> None:
@@ -483,16 +536,22 @@ def record_audit(
     effect: str,
 ) -> bool:
     """Record what an admin command did, who asked and why; False if `key` is already recorded."""
-    values = {
-        "key": key,
-        "at": at,
-        "actor": actor,
-        "reason": reason,
-        "command": command,
-        "contract_id": contract_id,
-        "effect": effect,
-    }
-    return _insert_new(session, AuditRow, values, key=["key"])
+    entry = AuditEntry(
+        key=key,
+        at=at,
+        actor=actor,
+        reason=reason,
+        command=command,
+        contract_id=contract_id,
+        effect=effect,
+    )
+    return bool(record_audits(session, [entry]))
+
+
+def record_audits(session: Session, entries: Sequence[AuditEntry]) -> set[str]:
+    """Record the entries whose keys are not yet recorded, in one multi-row INSERT; their keys."""
+    rows = [entry.model_dump() for entry in entries]
+    return set(_insert_new_rows(session, AuditRow, rows, key=["key"], returning="key"))
 
 
 def audit_entries(session: Session, contract_id: str | None = None) -> list[AuditEntry]:
@@ -539,6 +598,51 @@ def _insert_new(
         None if key is None else tuple(key),
     )
     return session.execute(statement, dict(values)).first() is not None
+
+
+def _insert_new_rows(
+    session: Session,
+    row_class: type[Base],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: list[str] | None,
+    returning: str,
+) -> list[Any]:
+    """`_insert_new` for many rows of the same columns, sent as multi-row INSERTs; the column
+    `returning` of the rows it inserted."""
+    if not rows:
+        return []
+    statement = _insert_if_new(
+        session.get_bind().dialect.name,
+        row_class,
+        tuple(rows[0]),
+        None if key is None else tuple(key),
+        returning,
+    )
+    return list(session.scalars(statement, [dict(row) for row in rows]))
+
+
+IN_CHUNK = 500
+"""Values per `IN (...)` list: well under every backend's limit on bound parameters."""
+
+
+def _in_chunks(session: Session, column: Any, value: Any, keys: Sequence[Any]) -> list[Any]:
+    """(key, value) of the rows whose `column` is one of `keys`, a few hundred keys per query."""
+    found: list[Any] = []
+    for i in range(0, len(keys), IN_CHUNK):
+        chunk = keys[i : i + IN_CHUNK]
+        rows = session.execute(select(column, value).where(column.in_(chunk)))
+        found.extend(tuple(row) for row in rows)
+    return found
+
+
+def _require(session: Session, column: Any, keys: Sequence[str], missing: str) -> None:
+    """Raise `NotFound(missing.format(key))` for the first of `keys` with no row."""
+    wanted = list(dict.fromkeys(keys))
+    there = {key for key, _ in _in_chunks(session, column, column, wanted)}
+    for key in wanted:
+        if key not in there:
+            raise NotFound(missing.format(key))
 
 
 @functools.cache

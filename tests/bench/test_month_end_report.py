@@ -1,8 +1,10 @@
 """The month-end benchmark's arithmetic: the skeleton's floor and the ratios it reports."""
 
 import asyncio
+import json
+from pathlib import Path
 
-from bench.month_end import ROWS, CpuMeter, markdown, ratio, skeleton_floor
+from bench.month_end import ROWS, CpuMeter, markdown, ratio, skeleton_floor, write_results
 
 
 def test_the_floor_is_the_mean_of_the_skeletons_two_rounds() -> None:
@@ -44,3 +46,15 @@ def test_the_report_shows_both_rounds_and_the_mean() -> None:
 def test_settling_returns_once_the_processes_are_idle() -> None:
     meter = CpuMeter({"idle": 0})  # pid 0 reads as no CPU at all
     asyncio.run(asyncio.wait_for(meter.settle("test", timeout=5.0), timeout=10.0))
+
+
+def test_a_renewal_run_keeps_its_own_latest(tmp_path: Path) -> None:
+    first = write_results(tmp_path, {"started_at": "x", "contracts": 10}, [])
+    renewal = write_results(
+        tmp_path, {"started_at": "y", "contracts": 10, "month_end_kind": "renewal"}, ["n"]
+    )
+    assert first.name.endswith("-n10.json")
+    assert renewal.name.endswith("-n10-renewal.json")
+    assert json.loads((tmp_path / "latest.json").read_text())["started_at"] == "x"
+    assert json.loads((tmp_path / "latest-renewal.json").read_text())["notes"] == ["n"]
+    assert "| month-end: whose invoices | renewal |" in (tmp_path / "latest-renewal.md").read_text()

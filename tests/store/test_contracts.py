@@ -17,7 +17,7 @@ from store import repository
 from store.db import Database
 from store.errors import Conflict, NotFound
 from store.models import ContractRow
-from tests.store.conftest import INITECH, OFFICE, contract, record
+from tests.store.conftest import ACME, INITECH, OFFICE, contract, record
 
 ADMIN = Command(actor="ops@termshift", reason="customer asked")
 
@@ -180,3 +180,63 @@ def test_has_other_live_contract(catalog: Database) -> None:
     assert live() is True  # c2 still serves on the 1st
     save(status=ContractStatus.CANCELLED, end=on)
     assert live() is False  # c2 ended at 00:00 on the 1st; INITECH's contract is not ACME's
+
+
+# --- Many at once ------------------------------------------------------------------------------
+
+
+def test_record_contracts_inserts_the_new_and_keeps_the_recorded(
+    catalog: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "IN_CHUNK", 3)  # several IN queries for one call
+    record(catalog, contract("c1"), contract("c4"))
+    many = [contract(f"c{i}", customer=INITECH if i % 2 else ACME) for i in range(2, 9)]
+    many[2] = contract("c4")  # recorded before, the same terms
+    with catalog.session() as session:
+        inserted = repository.record_contracts(session, [contract("c1"), *many, many[0]])
+        assert inserted == {"c2", "c3", "c5", "c6", "c7", "c8"}
+        assert repository.record_contracts(session, many) == set()
+        assert repository.contract_ids(session) == {f"c{i}" for i in range(1, 9)}
+        assert repository.get_contract(session, "c7").contract == many[5]
+
+
+def test_record_contracts_writes_nothing_when_one_is_at_fault(catalog: Database) -> None:
+    record(catalog, contract("c1"))
+    attic = OFFICE.model_copy(update={"code": "attic"})
+    faults: list[tuple[list[object], type[Exception], str]] = [
+        ([contract("c2"), contract("c1", plan=OFFICE)], Conflict, "Contract 'c1' already exists"),
+        ([contract("c2"), contract("c2", start=date(2027, 4, 1))], Conflict, "'c2' already exists"),
+        (
+            [contract("c2"), contract("c3").model_copy(update={"customer_id": "ghost"})],
+            NotFound,
+            "No customer 'ghost'",
+        ),
+        (
+            [contract("c2"), contract("c3").model_copy(update={"plan": attic})],
+            NotFound,
+            "No plan 'attic'",
+        ),
+        ([contract("c2"), contract("c3", replaces="c0")], NotFound, "No contract 'c0'"),
+    ]
+    for contracts, error, message in faults:
+        with pytest.raises(error, match=message), catalog.session() as session:
+            repository.record_contracts(session, contracts)  # type: ignore[arg-type]
+        with catalog.session() as session:
+            assert repository.contract_ids(session) == {"c1"}
+
+
+def test_record_contracts_links_replacements_in_the_same_call(catalog: Database) -> None:
+    with catalog.session() as session:
+        inserted = repository.record_contracts(
+            session, [contract("c2", replaces="c1"), contract("c3", replaces="c2"), contract("c1")]
+        )
+        assert inserted == {"c1", "c2", "c3"}
+        assert repository.successor_of(session, "c1") == "c2"
+        assert repository.successor_of(session, "c2") == "c3"
+    with (
+        pytest.raises(Conflict, match="'c1' is already replaced by 'c2'"),
+        catalog.session() as session,
+    ):
+        repository.record_contracts(session, [contract("c4"), contract("c5", replaces="c1")])
+    with catalog.session() as session:
+        assert "c4" not in repository.contract_ids(session)

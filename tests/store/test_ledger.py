@@ -172,3 +172,29 @@ def test_audit_entries_are_recorded_once_per_key(ledger: Database) -> None:
             effect="c1 ends on 2027-03-21; credit 106.45 CHF",
         )
     ]
+
+
+def test_record_audits_inserts_only_the_new_keys(ledger: Database) -> None:
+    assert audit(ledger, "contract-c1/update-1", "c1") is True
+    entries = [
+        AuditEntry(
+            key=key,
+            at=AT,
+            actor="ops@termshift",
+            reason="import",
+            command="contracts import",
+            contract_id="c1",
+            effect="created",
+        )
+        for key in ("contract-c1/update-1", "contract-c2", "contract-c3", "contract-c2")
+    ]
+    with ledger.session() as session:
+        assert repository.record_audits(session, entries) == {"contract-c2", "contract-c3"}
+        assert repository.record_audits(session, entries) == set()
+        assert repository.record_audits(session, []) == set()
+        kept = repository.audit_entries(session)
+    assert [(entry.key, entry.command) for entry in kept] == [
+        ("contract-c1/update-1", "cancel"),
+        ("contract-c2", "contracts import"),
+        ("contract-c3", "contracts import"),
+    ]
