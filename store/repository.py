@@ -54,6 +54,10 @@ from store.models import (
 )
 from store.records import AuditEntry, ContractRecord, DepositKind, DepositMovement, IssuedInvoice
 
+NO_PLAN = "No plan {!r}: check the code, or add the plan first."
+NO_CUSTOMER = "No customer {!r}: check the id, or add the customer first."
+NO_CONTRACT = "No contract {!r}: check the id."
+
 # --- Locations, plans, customers -------------------------------------------------------------
 
 
@@ -92,7 +96,7 @@ def add_plan(session: Session, plan: Plan) -> bool:
 def get_plan(session: Session, code: str) -> Plan:
     found = session.execute(_plans().where(PlanRow.code == code)).one_or_none()
     if found is None:
-        raise NotFound(f"No plan {code!r}: check the code, or add the plan first.")
+        raise NotFound(NO_PLAN.format(code))
     return _plan(*found)
 
 
@@ -117,7 +121,7 @@ def add_customer(session: Session, customer: Customer) -> bool:
 def get_customer(session: Session, customer_id: str) -> Customer:
     row = session.get(CustomerRow, customer_id)
     if row is None:
-        raise NotFound(f"No customer {customer_id!r}: check the id, or add the customer first.")
+        raise NotFound(NO_CUSTOMER.format(customer_id))
     return _customer(row)
 
 
@@ -170,19 +174,19 @@ def _insert_contracts(session: Session, contracts: list[Contract]) -> set[str]:
         session,
         CustomerRow.id,
         [contract.customer_id for contract in contracts],
-        "No customer {!r}: check the id, or add the customer first.",
+        NO_CUSTOMER,
     )
     _require(
         session,
         PlanRow.code,
         [contract.plan.code for contract in contracts],
-        "No plan {!r}: check the code, or add the plan first.",
+        NO_PLAN,
     )
     _require(
         session,
         ContractRow.id,
         [contract.replaces for contract in contracts if contract.replaces is not None],
-        "No contract {!r}: check the id.",
+        NO_CONTRACT,
     )
     rows = [
         {
@@ -209,8 +213,9 @@ def _insert_contracts(session: Session, contracts: list[Contract]) -> set[str]:
                 f"is replaced at most once: cancel {successor!r} first, or leave {contract.id!r} "
                 "unlinked."
             )
-        if _identity(Contract.model_validate_json(recorded[contract.id])) != _identity(contract):
-            raise _taken(Contract.model_validate_json(recorded[contract.id]), contract.id)
+        stored = Contract.model_validate_json(recorded[contract.id])
+        if _identity(stored) != _identity(contract):
+            raise _taken(stored, contract.id)
     return inserted
 
 
@@ -259,7 +264,7 @@ def _save_state_statement() -> Any:
 def get_contract(session: Session, contract_id: str) -> ContractRecord:
     row = session.get(ContractRow, contract_id)
     if row is None:
-        raise NotFound(f"No contract {contract_id!r}: check the id.")
+        raise NotFound(NO_CONTRACT.format(contract_id))
     return _contract_record(row)
 
 
@@ -465,7 +470,7 @@ def held_by_contract(session: Session, contract_id: str) -> Decimal:
         .where(ContractRow.id == contract_id)
     )
     if currency is None:
-        raise NotFound(f"No contract {contract_id!r}: check the id.")
+        raise NotFound(NO_CONTRACT.format(contract_id))
     amounts = session.scalars(
         select(DepositMovementRow.amount).where(DepositMovementRow.contract_id == contract_id)
     )
