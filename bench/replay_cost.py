@@ -118,8 +118,10 @@ def markdown(numbers: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--rounds", type=int, default=20, help="replays of each history")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results", help="where results are written"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
