@@ -245,6 +245,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=errors,
         transient=True,
+        disable=not errors.is_terminal,  # no bar (nor its blank line) in logs and pipes
     )
 
 

@@ -52,6 +52,7 @@ async def test_import_records_every_contract_and_starts_its_workflow(
         "contracts", "import", str(path), "--actor", "maria", "--reason", "moving over", "--json"
     )
     assert imported.code == 0, imported.err
+    assert imported.err == ""  # no progress bars (nor their blank lines) outside a terminal
     report = imported.json()
     assert report["contracts"] == 3
     assert report["recorded"] == [billed_now, later, custom]
@@ -140,6 +141,7 @@ async def test_import_refuses_every_wrong_line_and_imports_nothing(
     )
     result = await cli("contracts", "import", str(path))
     assert result.code == 2, (result.out, result.err)
+    assert result.err.startswith("Refused: ")
     err = " ".join(result.err.split())
     assert "9 of 10 contracts cannot be imported; nothing was imported" in err
     for expected in (
