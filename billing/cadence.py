@@ -1,5 +1,6 @@
 """Cadences: how often a plan bills — every N weeks, months or years."""
 
+import functools
 import re
 from enum import StrEnum
 
@@ -36,10 +37,23 @@ def parse_cadence(text: "str | Cadence") -> Cadence:
     """Parse `"1 month"`, `"3 months"`, `"1 week"`, `"2 weeks"`, `"1 year"` and the like."""
     if isinstance(text, Cadence):
         return text
-    match = _PATTERN.match(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise _unknown(text)
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str) -> Cadence:
+    """A plan's few cadences are parsed on every billing date: once each is enough (a cadence
+    is immutable; a refusal is raised each time, never kept)."""
+    match = _PATTERN.match(text)
     if match is None or not 1 <= int(match.group(1)) <= 120:
-        raise InvalidCadenceError(
-            f"Unknown billing cadence {text!r}: write a count (1 to 120) and a unit, "
-            f"for example {_ACCEPTED}."
-        )
+        raise _unknown(text)
     return Cadence(count=int(match.group(1)), unit=CadenceUnit(match.group(2).lower()))
+
+
+def _unknown(text: object) -> InvalidCadenceError:
+    return InvalidCadenceError(
+        f"Unknown billing cadence {text!r}: write a count (1 to 120) and a unit, "
+        f"for example {_ACCEPTED}."
+    )

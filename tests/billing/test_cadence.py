@@ -48,3 +48,16 @@ def test_refusals_name_the_accepted_forms(text: str) -> None:
     for accepted in ('"1 month"', '"3 months"', '"1 week"', '"2 weeks"', '"1 year"'):
         assert accepted in message
     assert isinstance(raised.value, BillingError)
+
+
+def test_a_cadence_is_parsed_once_and_a_refusal_raised_every_time() -> None:
+    assert parse_cadence("2 weeks") is parse_cadence("2 weeks")
+    for _ in range(2):
+        with pytest.raises(InvalidCadenceError, match="'monthly'"):
+            parse_cadence("monthly")
+
+
+@pytest.mark.parametrize("value", [None, 3, ["1 month"]])
+def test_anything_but_text_is_refused(value: object) -> None:
+    with pytest.raises(InvalidCadenceError, match="Unknown billing cadence"):
+        parse_cadence(value)  # type: ignore[arg-type]

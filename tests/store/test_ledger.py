@@ -198,3 +198,10 @@ def test_record_audits_inserts_only_the_new_keys(ledger: Database) -> None:
         ("contract-c2", "contracts import"),
         ("contract-c3", "contracts import"),
     ]
+
+
+def test_a_contract_without_movements_holds_nothing(ledger: Database) -> None:
+    with ledger.session() as session:
+        nothing = repository.held_by_contract(session, "c1")
+    assert nothing == 0
+    assert str(nothing) == "0.00"
