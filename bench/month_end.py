@@ -23,7 +23,9 @@
    its cache.
 4. Cron baseline: the same N invoices (with their lines) written by one SQL batch in one
    transaction (into a copy of the billing DB when it is SQLite) → rows/s.
-5. Peak RSS (VmHWM) of the workers and the server, history events per billing cycle.
+5. Peak RSS (VmHWM) of the workers and the server, history events per billing cycle, and the CPU
+   time of each phase per item: of the server and of each worker, and of each worker's event
+   loop, activity threads and SDK core threads.
 
 Results: bench/results/<timestamp>.json and .md, and latest.json / latest.md.
 """
@@ -132,15 +134,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+THREAD_KINDS = ("loop", "threads", "core")
+"""A worker's threads: its main thread (the asyncio event loop: the SDK's workflow activations,
+the workflow code), its other Python threads (activities, local or not) and its native threads
+(the SDK's Rust core, which names them)."""
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User plus system CPU time of a live process so far by kind of thread (`THREAD_KINDS`);
+    a thread that has ended is no longer counted."""
+    spent = dict.fromkeys(THREAD_KINDS, 0.0)
+    try:
+        process_name = Path(f"/proc/{pid}/comm").read_text().strip()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return spent
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue  # ended meanwhile
+        kind = "loop" if task.name == str(pid) else "threads" if name == process_name else "core"
+        spent[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return spent
+
+
 @dataclass
 class CpuMeter:
-    """CPU time the server and the workers spend on one phase, per item of that phase."""
+    """CPU time the server and the workers spend on one phase, per item of that phase; for the
+    processes in `split`, also by kind of thread (`name:loop`, `name:threads`, `name:core`)."""
 
     pids: dict[str, int]
+    split: tuple[str, ...] = ()
     per_item: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def read(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        spent = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        for name in self.split:
+            if name in self.pids:
+                for kind, seconds in thread_cpu_seconds(self.pids[name]).items():
+                    spent[f"{name}:{kind}"] = seconds
+        return spent
 
     async def settle(self, what: str, idle: float = 0.1, timeout: float = 60.0) -> None:
         """Wait until the server and the workers are idle (together under `idle` of one CPU for a
@@ -150,7 +185,7 @@ class CpuMeter:
         while time.monotonic() - started < timeout:
             await asyncio.sleep(1.0)
             now = self.read()
-            busy = sum(now[name] - before[name] for name in now)
+            busy = sum(now[name] - before[name] for name in self.pids)
             before = now
             if busy < idle:
                 break
@@ -160,10 +195,16 @@ class CpuMeter:
 
     def record(self, phase: str, before: dict[str, float], items: int, *names: str) -> None:
         after = self.read()
-        self.per_item[phase] = {
-            name: round((after[name] - before[name]) * 1000 / max(items, 1), 1)
+        wanted = [
+            key
             for name in names
             if name in self.pids
+            for key in (name, *(f"{name}:{kind}" for kind in THREAD_KINDS))
+        ]
+        self.per_item[phase] = {
+            key: round((after[key] - before.get(key, 0.0)) * 1000 / max(items, 1), 1)
+            for key in wanted
+            if key in after
         }
 
 
@@ -770,14 +811,18 @@ def markdown(numbers: dict[str, Any], notes: list[str]) -> str:
     per_item = numbers.get("cpu_ms_per_item") or {}
     if per_item:
         lines += [
-            "CPU time per item of each phase (ms; user + system, all threads of the process):",
+            "CPU time per item of each phase (ms; user + system, all threads of the process), and "
+            "the worker's by thread: its event loop (workflow activations and code), its other "
+            "Python threads (activities) and the SDK core's native threads:",
             "",
-            "| phase | Temporal server | worker |",
-            "|---|---:|---:|",
+            "| phase | Temporal server | worker | event loop | activity threads | SDK core |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for phase, spent in per_item.items():
-            worker = spent.get("worker", spent.get("skeleton_worker"))
-            lines.append(f"| {phase} | {spent.get('server', 'n/a')} | {worker} |")
+            worker = "worker" if "worker" in spent else "skeleton_worker"
+            cells = [spent.get(key, "n/a") for key in ("server", worker)]
+            cells += [spent.get(f"{worker}:{kind}", "n/a") for kind in THREAD_KINDS]
+            lines.append(f"| {phase} | {' | '.join(str(cell) for cell in cells)} |")
         lines.append("")
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines).rstrip() + "\n"
@@ -878,7 +923,8 @@ async def bench(args: argparse.Namespace) -> int:
         pids = {name: process.pid for name, process in workers.items()}
         cpu = CpuMeter(
             {"worker": pids["termshift"], "skeleton_worker": pids["skeleton"]}
-            | ({"server": server.pid} if server is not None else {})
+            | ({"server": server.pid} if server is not None else {}),
+            split=("worker", "skeleton_worker"),
         )
         await skeleton_phase(client, n, f"{queue}-skeleton", skeleton_db, cpu, out, "before")
         first_id, month_end = await contracts_phase(

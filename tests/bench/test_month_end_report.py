@@ -2,9 +2,21 @@
 
 import asyncio
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
-from bench.month_end import ROWS, CpuMeter, markdown, ratio, skeleton_floor, write_results
+from bench.month_end import (
+    ROWS,
+    THREAD_KINDS,
+    CpuMeter,
+    markdown,
+    ratio,
+    skeleton_floor,
+    thread_cpu_seconds,
+    write_results,
+)
 
 
 def test_the_floor_is_the_mean_of_the_skeletons_two_rounds() -> None:
@@ -58,3 +70,62 @@ def test_a_renewal_run_keeps_its_own_latest(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "latest.json").read_text())["started_at"] == "x"
     assert json.loads((tmp_path / "latest-renewal.json").read_text())["notes"] == ["n"]
     assert "| month-end: whose invoices | renewal |" in (tmp_path / "latest-renewal.md").read_text()
+
+
+def burn(seconds: float) -> None:
+    """Spend about `seconds` of CPU in the calling thread."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_a_process_cpu_is_split_by_kind_of_thread() -> None:
+    before = thread_cpu_seconds(os.getpid())
+    burn(0.3)  # this thread is the process's main thread: its "event loop"
+    after_main = thread_cpu_seconds(os.getpid())
+    assert after_main["loop"] - before["loop"] >= 0.25
+    assert set(after_main) == set(THREAD_KINDS)
+
+    meter = CpuMeter({"me": os.getpid()}, split=("me",))
+    burnt, release = threading.Event(), threading.Event()
+
+    def spin() -> None:
+        burn(0.3)
+        burnt.set()
+        release.wait(30)  # alive while measured
+
+    start = meter.read()
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    assert burnt.wait(30)
+    meter.record("phase", start, 1, "me")
+    release.set()
+    spinner.join()
+    spent = meter.per_item["phase"]
+    assert spent["me:threads"] >= 250  # ms for one item
+    assert spent["me"] >= spent["me:threads"]
+    assert set(spent) == {"me", "me:loop", "me:threads", "me:core"}
+
+
+def test_a_process_that_is_gone_reads_as_no_cpu() -> None:
+    assert thread_cpu_seconds(0) == dict.fromkeys(THREAD_KINDS, 0.0)
+
+
+def test_the_cpu_table_shows_the_worker_by_thread() -> None:
+    numbers = {
+        "started_at": "x",
+        "contracts": 10,
+        "cpu_ms_per_item": {
+            "month-end": {
+                "server": 11.0,
+                "worker": 10.0,
+                "worker:loop": 4.0,
+                "worker:threads": 5.0,
+                "worker:core": 1.0,
+            },
+            "skeleton firing (before)": {"server": 9.0, "skeleton_worker": 6.0},
+        },
+    }
+    table = markdown(numbers, [])
+    assert "| month-end | 11.0 | 10.0 | 4.0 | 5.0 | 1.0 |" in table
+    assert "| skeleton firing (before) | 9.0 | 6.0 | n/a | n/a | n/a |" in table
