@@ -810,7 +810,7 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
             f"The invoice of contract {contract_id!r} has two lines of the same kind starting on "
             "the same day: merge them."
         )
-    billed = session.execute(
+    billed = session.connection().execute(
         _billed_lines_statement(),
         {"contract_id": contract_id, "starts": sorted({start for start, _ in keys})},
     )
@@ -825,13 +825,15 @@ def _refuse_billed_lines(session: Session, contract_id: str, lines: Sequence[Inv
 @functools.cache
 def _billed_lines_statement() -> Select[date, str, str | None]:
     """The contract's billed lines starting on any of the given days, built once."""
+    lines = cast(Table, InvoiceLineRow.__table__)
+    invoices = cast(Table, InvoiceRow.__table__)
     return (
-        select(InvoiceLineRow.period_start, InvoiceLineRow.kind, InvoiceRow.number)
-        .join(InvoiceRow, InvoiceLineRow.invoice_id == InvoiceRow.id)
+        select(lines.c.period_start, lines.c.kind, invoices.c.number)
+        .join(invoices, lines.c.invoice_id == invoices.c.id)
         .where(
-            InvoiceLineRow.contract_id == bindparam("contract_id"),
-            InvoiceLineRow.period_start.in_(
-                bindparam("starts", expanding=True, type_=InvoiceLineRow.period_start.type)
+            lines.c.contract_id == bindparam("contract_id"),
+            lines.c.period_start.in_(
+                bindparam("starts", expanding=True, type_=lines.c.period_start.type)
             ),
         )
     )
