@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import ContractActivities
 from store.db import Database
-from termshift.settings import Settings
+from termshift.settings import Settings, describe_invalid
 from termshift.temporal import connect, data_converter
 from workflows import ContractWorkflow
 from workflows.sandbox import workflow_runner
@@ -127,7 +128,10 @@ async def run_worker(
 
 async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise SystemExit(f"Invalid worker settings — {describe_invalid(error)}.") from None
     data_converter(settings)  # refuse a malformed payload key before touching anything
     database = Database(settings.billing_database_url())
     database.migrate()

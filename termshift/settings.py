@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +31,10 @@ class Settings(BaseSettings):
 
     # The worker's capacity. A sleeping contract needs no memory: one that is not cached is
     # rebuilt from its short history when its timer fires. The cache bounds the worker's memory.
-    workflow_cache_size: int = Field(default=200, ge=0)
-    """Contract workflows kept in memory between tasks, about 130 KB each (0: every task replays
-    the history)."""
+    workflow_cache_size: int = Field(default=200, ge=1)
+    """Contract workflows kept in memory between tasks, about 130 KB each. At least 1: an invoice
+    date's local activity runs inside its workflow task, and a worker that caches nothing evicts
+    the workflow while the write runs, so the write is cancelled and retried again and again."""
     max_concurrent_workflow_tasks: int = Field(default=50, ge=2)
     """Workflow tasks the worker takes on at once. A contract's invoice date is one task that
     holds its slot while its local activity writes the day and while the completion goes back
@@ -60,3 +61,12 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.data_dir / 'termshift.db'}"
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """Each invalid setting by its environment variable, and what is wrong with it."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    return "; ".join(
+        f"{prefix}{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+        for item in error.errors()
+    )

@@ -1,0 +1,55 @@
+"""The worker's TERMSHIFT_* settings: a bad value stops it at once with a sentence that names the
+variable, before it touches the database or Temporal."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from termshift.settings import Settings, describe_invalid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_worker_caches_at_least_one_workflow() -> None:
+    # A cache of 0 evicts a contract while its invoice date's local activity runs.
+    with pytest.raises(ValidationError):
+        Settings(workflow_cache_size=0)
+    assert Settings(workflow_cache_size=1).workflow_cache_size == 1
+
+
+def test_invalid_settings_are_named_by_their_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERMSHIFT_WORKFLOW_CACHE_SIZE", "many")
+    monkeypatch.setenv("TERMSHIFT_ACTIVITY_THREADS", "0")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    described = describe_invalid(caught.value)
+    assert "TERMSHIFT_WORKFLOW_CACHE_SIZE: Input should be a valid integer" in described
+    assert "TERMSHIFT_ACTIVITY_THREADS: Input should be greater than or equal to 1" in described
+
+
+def test_the_worker_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TERMSHIFT_WORKFLOW_CACHE_SIZE": "0",
+        "TERMSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}",
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    done = subprocess.run(
+        [sys.executable, "worker.py"],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "Invalid worker settings — TERMSHIFT_WORKFLOW_CACHE_SIZE: "
+        "Input should be greater than or equal to 1."
+    )
+    assert not (tmp_path / "billing.db").exists()  # refused before the database was touched
