@@ -66,7 +66,9 @@ def build_worker(
     production workers as `settings.workflow_sandbox` says (`workflows.sandbox`).
 
     `max_cached_workflows=0` keeps no workflow in memory between tasks (each task replays the
-    history), which also means no sticky task queue outlives the worker.
+    history), which also means no sticky task queue outlives the worker. Only for tests that stop
+    a worker midway: under load it evicts contracts while their local activities run (the
+    settings refuse it).
     """
     settings = settings if settings is not None else Settings()
     options = capacity(settings)
