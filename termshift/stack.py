@@ -33,11 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
 
-from termshift.settings import PROJECT_ROOT, Settings
+from termshift.settings import PROJECT_ROOT, Settings, describe_invalid
 from termshift.temporal import SEARCH_ATTRIBUTES, dev_server_search_attribute_args
 
 LOCAL_HOST = "127.0.0.1"
@@ -595,7 +596,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.ui_port is None and args.port + 1000 > 65535:
         parser.error("--port is above 64535: give --ui-port too")
-    data_dir = args.data_dir if args.data_dir is not None else Settings().data_dir
+    try:  # the worker reads the same settings: refuse them before anything starts
+        settings = Settings()
+    except ValidationError as error:
+        parser.exit(1, f"Invalid settings — {describe_invalid(error)}.\n")
+    data_dir = args.data_dir if args.data_dir is not None else settings.data_dir
     return Options(
         data_dir=data_dir.expanduser().resolve(),
         port=args.port,

@@ -1,5 +1,5 @@
-"""The worker's TERMSHIFT_* settings: a bad value stops it at once with a sentence that names the
-variable, before it touches the database or Temporal."""
+"""The TERMSHIFT_* settings of the worker and of `scripts/up`: a bad value stops them at once with
+a sentence that names the variable, before anything touches the database or Temporal."""
 
 import os
 import subprocess
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from termshift import stack
 from termshift.settings import Settings, describe_invalid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +54,17 @@ def test_the_worker_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> 
         "Input should be greater than or equal to 1."
     )
     assert not (tmp_path / "billing.db").exists()  # refused before the database was touched
+
+
+def test_the_stack_refuses_bad_settings_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TERMSHIFT_WORKFLOW_CACHE_SIZE", "0")
+    with pytest.raises(SystemExit) as exited:
+        stack.parse_args(["--data-dir", str(tmp_path / "data")])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "Invalid settings — TERMSHIFT_WORKFLOW_CACHE_SIZE: "
+        "Input should be greater than or equal to 1.\n"
+    )
+    assert not (tmp_path / "data").exists()
