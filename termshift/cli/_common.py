@@ -23,7 +23,7 @@ from billing.contract import Command
 from billing.errors import BillingError
 from store.db import Database
 from store.errors import AlreadyExists, Conflict, NotFound
-from termshift.settings import Settings
+from termshift.settings import Settings, describe_invalid
 from termshift.temporal import connect, data_converter
 
 EXIT_REFUSED = 2
@@ -93,6 +93,8 @@ def handled() -> Iterator[None]:
     except (Refused, NotFound, AlreadyExists, Conflict, BillingError) as error:
         fail(Refused(str(error)))
     except pydantic.ValidationError as error:
+        if error.title == Settings.__name__:  # the environment, not the command's input
+            fail(Failed(f"Invalid settings — {describe_invalid(error)}."))
         fail(Refused(describe_validation(error)))
     except Failed as error:
         fail(error)

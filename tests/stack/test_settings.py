@@ -1,5 +1,5 @@
-"""The TERMSHIFT_* settings of the worker and of `scripts/up`: a bad value stops them at once with
-a sentence that names the variable, before anything touches the database or Temporal."""
+"""The TERMSHIFT_* settings of the worker, `scripts/up` and the CLI: a bad value stops them at once
+with a sentence that names the variable, before anything touches the database or Temporal."""
 
 import os
 import subprocess
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from termshift import stack
+from termshift.cli.app import app
 from termshift.settings import Settings, describe_invalid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +70,16 @@ def test_the_stack_refuses_bad_settings_before_anything_starts(
         "Input should be greater than or equal to 1.\n"
     )
     assert not (tmp_path / "data").exists()
+
+
+def test_the_cli_names_a_bad_setting_as_a_failure_not_a_refusal(tmp_path: Path) -> None:
+    env = {
+        "TERMSHIFT_WORKFLOW_CACHE_SIZE": "0",
+        "TERMSHIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}",
+    }
+    result = CliRunner().invoke(app, ["locations", "list"], env=env)
+    assert result.exit_code == 1  # the environment is wrong, not the command's input (2)
+    assert "Failed: Invalid settings — TERMSHIFT_WORKFLOW_CACHE_SIZE: Input should be greater" in (
+        " ".join(result.output.split())
+    )
+    assert not (tmp_path / "billing.db").exists()
