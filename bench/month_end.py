@@ -24,8 +24,9 @@
 4. Cron baseline: the same N invoices (with their lines) written by one SQL batch in one
    transaction (into a copy of the billing DB when it is SQLite) → rows/s.
 5. Peak RSS (VmHWM) of the workers and the server, history events per billing cycle, and the CPU
-   time of each phase per item: of the server and of each worker, and of each worker's event
-   loop, activity threads and SDK core threads.
+   time of each phase per item: of the server and of each worker, and of each worker's main
+   thread (its event loop), its other Python threads (workflow activations and activities) and
+   its SDK core threads.
 
 Results: bench/results/<timestamp>.json and .md, and latest.json / latest.md.
 """
@@ -135,9 +136,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 THREAD_KINDS = ("loop", "threads", "core")
-"""A worker's threads: its main thread (the asyncio event loop: the SDK's workflow activations,
-the workflow code), its other Python threads (activities, local or not) and its native threads
-(the SDK's Rust core, which names them)."""
+"""A worker's threads: its main thread (the asyncio event loop: the SDK's polls, payload
+conversion and dispatch), its other Python threads (the SDK runs each workflow activation, and so
+the workflow code, on a thread of its own pool; activities, local or not, run on the worker's)
+and its native threads (the SDK's Rust core, which names them)."""
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -812,10 +814,12 @@ def markdown(numbers: dict[str, Any], notes: list[str]) -> str:
     if per_item:
         lines += [
             "CPU time per item of each phase (ms; user + system, all threads of the process), and "
-            "the worker's by thread: its event loop (workflow activations and code), its other "
-            "Python threads (activities) and the SDK core's native threads:",
+            "the worker's by thread: its main thread (the event loop: polls, payload conversion, "
+            "dispatch), its other Python threads (workflow activations with the workflow code, "
+            "and activities) and the SDK core's native threads:",
             "",
-            "| phase | Temporal server | worker | event loop | activity threads | SDK core |",
+            "| phase | Temporal server | worker | main thread | workflow and activity threads "
+            "| SDK core |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for phase, spent in per_item.items():

@@ -81,7 +81,7 @@ def burn(seconds: float) -> None:
 
 def test_a_process_cpu_is_split_by_kind_of_thread() -> None:
     before = thread_cpu_seconds(os.getpid())
-    burn(0.3)  # this thread is the process's main thread: its "event loop"
+    burn(0.3)  # this thread is the process's main thread (a worker's event loop)
     after_main = thread_cpu_seconds(os.getpid())
     assert after_main["loop"] - before["loop"] >= 0.25
     assert set(after_main) == set(THREAD_KINDS)
