@@ -132,22 +132,11 @@ class ContractActivities:
         """Write the new term's row and the old contract's link to it, with the audit entry."""
         with self._database.session() as session:
             try:
-                repository.record_contract(session, request.successor)
+                write_new_term(session, request)
             except (NotFound, Conflict) as error:
                 raise ApplicationError(
                     str(error), type=type(error).__name__, non_retryable=True
                 ) from None
-            repository.save_contract(session, request.old)
-            repository.record_audit(
-                session,
-                key=request.key,
-                at=_now(),
-                actor=request.requested.actor,
-                reason=request.requested.reason,
-                command=request.command,
-                contract_id=request.old.id,
-                effect=request.effect,
-            )
 
     @activity.defn
     def load_plan(self, code: str) -> Plan:
@@ -166,16 +155,30 @@ class ContractActivities:
         with self._database.session() as session:
             if request.contract is not None:
                 repository.save_contract(session, request.contract)
-            repository.record_audit(
-                session,
-                key=request.key,
-                at=_now(),
-                actor=request.requested.actor,
-                reason=request.requested.reason,
-                command=request.command,
-                contract_id=request.contract_id,
-                effect=request.effect,
-            )
+            _audit(session, request, contract_id=request.contract_id)
+
+
+def write_new_term(session: Session, request: RecordNewTerm) -> None:
+    """The new term's row, the old contract's link to it and the audit entry, in the caller's
+    transaction; written once (the row and the audit entry are keyed). Raises `NotFound` or
+    `Conflict` (the id is taken, or the old contract already has another next term)."""
+    repository.record_contract(session, request.successor)
+    repository.save_contract(session, request.old)
+    _audit(session, request, contract_id=request.old.id)
+
+
+def _audit(session: Session, request: RecordCommand | RecordNewTerm, *, contract_id: str) -> None:
+    """The audit entry of an admin command (R11), once per key."""
+    repository.record_audit(
+        session,
+        key=request.key,
+        at=_now(),
+        actor=request.requested.actor,
+        reason=request.requested.reason,
+        command=request.command,
+        contract_id=contract_id,
+        effect=request.effect,
+    )
 
 
 def _now() -> datetime:

@@ -1,10 +1,13 @@
 """Local dates (R3): an invoice date fires at 00:00 in the location's timezone."""
 
+import re
 from datetime import UTC, date, datetime, time
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from billing.errors import InvalidTimezoneError
+from billing.errors import BillingError, InvalidTimezoneError
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @cache
@@ -40,3 +43,18 @@ def local_date(instant: datetime, timezone: str) -> date:
 def local_noon(day: date, timezone: str) -> datetime:
     """12:00 local time on `day`, as a UTC instant (when the simulator sends its commands)."""
     return datetime.combine(day, time(12), tzinfo=zone(timezone)).astimezone(UTC)
+
+
+def read_iso_date(value: object) -> date:
+    """A date written as YYYY-MM-DD, and only so (not 20270115, 2027-W03-5, other digits or a
+    time of day); a `date` passes as it is. Else `BillingError`, which says how to write it."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    try:
+        if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
+            raise ValueError(text)
+        return date.fromisoformat(value)
+    except ValueError:
+        shown = text if len(text) <= 80 else f"{text[:80]}… ({len(text)} characters)"
+        raise BillingError(f"{shown!r} is not a date: write it as YYYY-MM-DD.") from None

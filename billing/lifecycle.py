@@ -248,18 +248,32 @@ def describe_next_event(contract: Contract) -> str:
 
 def upcoming_invoice_date(contract: Contract) -> date | None:
     """The date of the next invoice that bills a period: the start while inactive, else the next
-    invoice date — unless the contract ends on or before it."""
+    invoice date — unless the contract ends on or before it. A scheduled switch (R5) bills that
+    date too, to the next plan's contract that starts then."""
     if contract.status is ContractStatus.CANCELLED:
         return None
     day = (
         contract.start if contract.status is ContractStatus.INACTIVE else contract.next_invoice_date
     )
-    if day is None or contract.scheduled_change is not None:
-        # A switch bills the next plan's contract instead; a cancellation bills nothing more.
+    change = contract.scheduled_change
+    if day is None or (change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE):
         return None
     if contract.cancellation is not None and contract.cancellation.date <= day:
         return None
     return day
+
+
+def term_end(contract: Contract) -> date | None:
+    """The first day a contract no longer serves, once known: its end, cancellation date, or the
+    next invoice date when it is set to cancel or switch then (R5, R6); None while it runs on
+    indefinitely."""
+    if contract.end is not None:
+        return contract.end
+    if contract.cancellation is not None:
+        return contract.cancellation.date
+    if contract.scheduled_change is not None:
+        return contract.next_invoice_date
+    return None
 
 
 def upcoming(contract: Contract, *, events: int = 3) -> list[Step]:

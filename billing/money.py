@@ -53,17 +53,29 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
-def parse_amount(value: str | int | Decimal, currency: str, *, allow_zero: bool = False) -> Decimal:
-    """Parse a price or deposit: a finite non-negative amount with at most the currency's decimals.
-
-    Refuses floats' cousins too: exponent notation that hides extra digits, NaN and infinity.
-    """
+def read_amount(value: object) -> Decimal:
+    """An amount as written (a string such as "1500.00", a whole number, or a `Decimal`): a
+    finite number in ASCII digits — `Decimal` alone would also read the digits of other scripts,
+    NaN and infinity. Else `BillingError`, which says how to write it."""
     try:
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+            raise InvalidOperation
+        if isinstance(value, str) and not value.isascii():
+            raise InvalidOperation
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
         raise BillingError(f"{value!r} is not an amount: write it like 1500.00.") from None
     if not amount.is_finite():
         raise BillingError(f"{value!r} is not an amount: write it like 1500.00.")
+    return amount
+
+
+def parse_amount(value: str | int | Decimal, currency: str, *, allow_zero: bool = False) -> Decimal:
+    """Parse a price or deposit: a finite non-negative amount with at most the currency's decimals.
+
+    Refuses floats' cousins too: exponent notation that hides extra digits, NaN and infinity.
+    """
+    amount = read_amount(value)
     if amount < 0 or (amount == 0 and not allow_zero):
         kind = "negative" if amount < 0 else "zero"
         raise BillingError(f"The amount {value} is {kind}: give an amount above zero.")

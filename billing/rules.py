@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from billing import deposits, lifecycle
 from billing.contract import (
     Cancellation,
     ChangeKind,
@@ -133,33 +134,60 @@ def _cancellation_text(cancellation: Cancellation) -> str:
 
 
 def _refuse_if_cancelling(contract: Contract, doing: str, advice: str = "") -> Rejection | None:
-    """R10: a pending manual cancellation blocks other changes until `contracts uncancel`."""
-    if contract.cancellation is None:
+    """R10: a pending manual cancellation blocks other changes until `contracts uncancel` —
+    or, once a next term is lined up after it, for good: what follows is changed on that term."""
+    cancellation = contract.cancellation
+    if cancellation is None:
         return None
+    pending = f"Cannot {doing}: contract {contract.id} already has a "
+    if contract.successor_id is not None:
+        return _reject(
+            RejectionCode.CONFLICT,
+            f"{pending}{_cancellation_text(cancellation)}, and contract {contract.successor_id} "
+            f"is lined up as its next term. {_change_next_term(contract, cancellation.date)}",
+        )
     return _reject(
         RejectionCode.CONFLICT,
-        f"Cannot {doing}: contract {contract.id} already has a "
-        f"{_cancellation_text(contract.cancellation)}. Undo it first with `contracts uncancel`"
-        f"{advice}.",
+        f"{pending}{_cancellation_text(cancellation)}. Undo it first with `contracts uncancel "
+        f"{contract.id}`{advice}.",
+    )
+
+
+def _change_next_term(contract: Contract, day: date | None) -> str:
+    """How to change what follows a contract whose next term is lined up (the two stay linked)."""
+    return (
+        "The two stay linked: change the next term instead, e.g. switch it to another plan from "
+        f"its start with `contracts switch {contract.successor_id} --to PLAN --on {day}`."
     )
 
 
 _CHANGE_FUTURE_CONTRACT = (
     "Change the plan of the future contract instead: cancel it on its start date with "
-    "`contracts cancel --date {start}` and create a new term on the plan you want with "
-    "`contracts new-term`, or schedule the change once it has started."
+    "`contracts cancel {id} --date {start}` and create a new term on the plan you want with "
+    "`contracts new-term --from {id} --plan PLAN`, or schedule the change once it has started."
 )
 
 
+def _continue_hint(contract: Contract) -> str:
+    """What continues an ended (or ending) contract: a new term (R13), or the one it has."""
+    if contract.successor_id is not None:
+        return (
+            f"Its next term is contract {contract.successor_id}: see "
+            f"`contracts show {contract.successor_id}`."
+        )
+    return f"Continue it with a new term instead: `contracts new-term --from {contract.id}`."
+
+
 def _refuse_if_not_started(contract: Contract, doing: str, advice: str) -> Rejection | None:
-    """Changes on the next invoice date need a started contract; `advice` may name `{start}`."""
+    """Changes on the next invoice date need a started contract; `advice` may name `{start}` and
+    `{id}`."""
     if contract.status is not ContractStatus.INACTIVE:
         return None
     return _reject(
         RejectionCode.INACTIVE,
         f"Cannot {doing}: contract {contract.id} has not started yet (it starts on "
         f"{contract.start}), so it has no next invoice date. "
-        + advice.format(start=contract.start),
+        + advice.format(start=contract.start, id=contract.id),
     )
 
 
@@ -181,14 +209,22 @@ _ANY_CHANGE = frozenset(ChangeKind)
 def _refuse_change_pending(
     contract: Contract, doing: str, kinds: frozenset[ChangeKind] = _ANY_CHANGE
 ) -> Rejection | None:
-    """R10: a scheduled change (of `kinds`) blocks the command until `contracts clear-change`."""
+    """R10: a scheduled change (of `kinds`) blocks the command until `contracts clear-change` —
+    or, once a next term is lined up after it, for good."""
     change, pending = contract.scheduled_change, pending_change_text(contract)
     if change is None or pending is None or change.kind not in kinds:
         return None
+    if contract.successor_id is not None:
+        return _reject(
+            RejectionCode.CONFLICT,
+            f"Cannot {doing}: contract {contract.id} already has a {pending}, and contract "
+            f"{contract.successor_id} is lined up as its next term. "
+            f"{_change_next_term(contract, contract.next_invoice_date)}",
+        )
     return _reject(
         RejectionCode.CONFLICT,
         f"Cannot {doing}: contract {contract.id} already has a {pending}. "
-        "Undo it first with `contracts clear-change`.",
+        f"Undo it first with `contracts clear-change {contract.id}`.",
     )
 
 
@@ -232,14 +268,13 @@ def precheck_schedule_change(
     """The R5 checks that need no plan from the database (the workflow's update validator)."""
     doing = f"schedule a switch to plan {next_plan_code}"
     refusal = (
-        _refuse_if_ended(
-            contract, today, doing, "Continue it with a new term instead: `contracts new-term`."
-        )
+        _refuse_if_ended(contract, today, doing, _continue_hint(contract))
         or _refuse_if_not_started(contract, doing, _CHANGE_FUTURE_CONTRACT)
         or _refuse_if_cancelling(
             contract,
             doing,
-            ", or start a new term after the cancellation with `contracts new-term`",
+            ", or start a new term after the cancellation with "
+            f"`contracts new-term --from {contract.id} --plan {next_plan_code}`",
         )
         # A scheduled next plan is replaced; a scheduled cancellation must be cleared first.
         or _refuse_change_pending(contract, doing, frozenset({ChangeKind.CANCEL_AT_NEXT_INVOICE}))
@@ -251,7 +286,7 @@ def precheck_schedule_change(
     if next_plan_code == contract.plan.code:
         undo = (
             f" To keep plan {next_plan_code}, clear the scheduled switch to {scheduled.code} "
-            "with `contracts clear-change`."
+            f"with `contracts clear-change {contract.id}`."
             if scheduled is not None
             else ""
         )
@@ -267,8 +302,9 @@ def precheck_schedule_change(
             f"{_money(contract.price, contract)}, while plan {contract.plan.code}'s price is "
             f"{_money(contract.plan.price, contract)}, and automated plan changes are not allowed "
             "on custom prices. Use a manual change instead: cancel the contract with "
-            "`contracts cancel --date` and create a new term with `contracts new-term`, or do both "
-            "at once with `contracts switch`.",
+            f"`contracts cancel {contract.id} --date DATE` and create a new term with "
+            f"`contracts new-term --from {contract.id} --plan {next_plan_code}`, or do both at "
+            f"once with `contracts switch {contract.id} --to {next_plan_code} --on DATE`.",
         )
     return None
 
@@ -327,7 +363,7 @@ def cancel_at_next_invoice(
         or _refuse_if_not_started(
             contract,
             doing,
-            "Cancel the future contract with `contracts cancel --date {start}` instead; "
+            "Cancel the future contract with `contracts cancel {id} --date {start}` instead; "
             "it then never starts.",
         )
         or _refuse_if_cancelling(contract, doing)
@@ -374,13 +410,14 @@ def clear_change(contract: Contract, *, requested: Command, today: date) -> Deci
             RejectionCode.CONFLICT,
             f"Cannot clear the {pending} on contract {contract.id}: contract "
             f"{contract.successor_id} is lined up as its next term from "
-            f"{contract.next_invoice_date}, and the two stay linked. Change the next term "
-            f"instead, e.g. `contracts switch {contract.successor_id} --to PLAN --on DATE`.",
+            f"{contract.next_invoice_date}. "
+            f"{_change_next_term(contract, contract.next_invoice_date)}",
         )
     if pending is None:
         hint = (
-            f" Its {_cancellation_text(contract.cancellation)} is undone with `contracts uncancel`."
-            if contract.cancellation is not None
+            f" Its {_cancellation_text(contract.cancellation)} is undone with "
+            f"`contracts uncancel {contract.id}`."
+            if contract.cancellation is not None and contract.successor_id is None
             else ""
         )
         return _reject(
@@ -543,14 +580,16 @@ def uncancel(contract: Contract, *, requested: Command, today: date) -> Decision
         return _reject(
             RejectionCode.CANCELLED,
             f"Cannot undo the cancellation: contract {contract.id} ended on "
-            f"{contract.end or (cancellation.date if cancellation else today)}. Continue it with "
-            "a new term instead: `contracts new-term`.",
+            f"{contract.end or (cancellation.date if cancellation else today)}. "
+            f"{_continue_hint(contract)}",
         )
     if cancellation is None:
         hint = (
-            " Its cancellation at the next invoice date is undone with `contracts clear-change`."
+            " Its cancellation at the next invoice date is undone with "
+            f"`contracts clear-change {contract.id}`."
             if contract.scheduled_change is not None
             and contract.scheduled_change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE
+            and contract.successor_id is None
             else ""
         )
         return _reject(
@@ -561,16 +600,14 @@ def uncancel(contract: Contract, *, requested: Command, today: date) -> Decision
         return _reject(
             RejectionCode.TOO_LATE,
             f"Cannot undo the cancellation: contract {contract.id} ended at 00:00 on "
-            f"{cancellation.date} (today is {today}). Continue it with a new term instead: "
-            "`contracts new-term`.",
+            f"{cancellation.date} (today is {today}). {_continue_hint(contract)}",
         )
     if contract.successor_id is not None:
         return _reject(
             RejectionCode.CONFLICT,
             f"Cannot undo the cancellation on {cancellation.date}: contract "
-            f"{contract.successor_id} is lined up as the next term of contract {contract.id}, "
-            "and the two stay linked. Change the next term instead, e.g. "
-            f"`contracts switch {contract.successor_id} --to PLAN --on DATE`.",
+            f"{contract.successor_id} is lined up as the next term of contract {contract.id}. "
+            f"{_change_next_term(contract, cancellation.date)}",
         )
     resumes = (
         f"starts on {contract.start}"
@@ -588,19 +625,6 @@ def uncancel(contract: Contract, *, requested: Command, today: date) -> Decision
 # --- R8: new term --------------------------------------------------------------------------------
 
 
-def term_end(contract: Contract) -> date | None:
-    """The first day a contract no longer serves, once known: its end, cancellation date, or the
-    next invoice date when it is set to cancel then (R6); None while it runs on indefinitely."""
-    if contract.end is not None:
-        return contract.end
-    if contract.cancellation is not None:
-        return contract.cancellation.date
-    change = contract.scheduled_change
-    if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
-        return contract.next_invoice_date
-    return None
-
-
 def new_term(
     old: Contract,
     *,
@@ -612,12 +636,16 @@ def new_term(
     prorate_first_invoice: bool,
     requested: Command,
     today: date,
+    deposit_held: Decimal | None = None,
 ) -> Decision | Rejection:
-    """R8: a new `inactive` contract that replaces `old`, for the same customer.
+    """R8, R13: a new `inactive` contract that replaces `old`, for the same customer.
 
-    Defaults: start = the old contract's end (its cancellation date), anchor = the old anchor (the
-    billing day is kept), price = the plan's. `plan` is chosen by the caller (default: old.plan).
-    The decision's contract is the new one; the caller records it as `old.successor_id`.
+    `old` is cancelled, with no next term yet: before its cancellation date, on it, or any time
+    after it ended (a member who returns). Defaults: start = the old contract's end (its
+    cancellation date), anchor = the old anchor (the billing day is kept), price = the plan's.
+    `plan` is chosen by the caller (default: old.plan). `deposit_held` is what an ended `old`
+    still holds (None while it runs: it passes its deposit on when it ends). The decision's
+    contract is the new one; the caller records it as `old.successor_id`.
     """
     doing = f"create a new term after contract {old.id}"
     if old.successor_id is not None:
@@ -629,13 +657,13 @@ def new_term(
     refusal = _refuse_change_pending(old, doing, frozenset({ChangeKind.NEXT_PLAN}))
     if refusal is not None:
         return refusal
-    old_end = term_end(old)
+    old_end = lifecycle.term_end(old)
     if old_end is None:
         return _reject(
             RejectionCode.NOT_CANCELLED,
             f"Cannot {doing}: contract {old.id} is not cancelled, so the new term would overlap "
-            "it. Cancel it first with `contracts cancel --date`, or use `contracts switch` to "
-            "cancel it and create the new term at once.",
+            f"it. Cancel it first with `contracts cancel {old.id} --date DATE`, or cancel it and "
+            f"create the new term at once with `contracts switch {old.id} --to PLAN --on DATE`.",
         )
     start = old_end if start is None else start
     if start < old_end:
@@ -687,7 +715,7 @@ def new_term(
         )
     return Decision(
         contract=contract,
-        effect=_new_term_effect(old, contract),
+        effect=_new_term_effect(old, contract, deposit_held),
         warnings=_new_term_warnings(old, contract, old_end, today),
         requested=requested,
     )
@@ -716,15 +744,40 @@ def _first_invoice_text(contract: Contract) -> str:
     return f"{head}, prorated ({days} of {period_days} days): {_money(amount, contract)}"
 
 
-def _new_term_effect(old: Contract, contract: Contract) -> str:
+def _new_term_effect(old: Contract, contract: Contract, deposit_held: Decimal | None) -> str:
     custom = " (custom price)" if contract.custom_price else ""
     return (
         f"New term {contract.id} replaces contract {old.id} for customer {contract.customer_id}: "
         f"plan {contract.plan.code} at {_money(contract.price, contract)}{custom} every "
         f"{contract.plan.every}, billing anchored on {contract.anchor}. It starts on "
-        f"{contract.start}; {_first_invoice_text(contract)}. The deposit held by contract "
-        f"{old.id} passes to it."
+        f"{contract.start}; {_first_invoice_text(contract)}. "
+        + _deposit_text(old, contract, deposit_held)
     )
+
+
+def _deposit_text(old: Contract, contract: Contract, held: Decimal | None) -> str:
+    """R9, R13: the old contract's deposit passes on while it holds one; else it is charged."""
+    if held is None:
+        return f"The deposit held by contract {old.id} passes to it."
+    required = contract.plan.deposit
+    first = deposits.first_invoice_deposit(required=required, inherited=held)
+    if held > 0:
+        top_up = (
+            f"; its first invoice charges the top-up of {_money(first.charge, contract)}"
+            if first.charge > 0
+            else ""
+        )
+        return (
+            f"Contract {old.id} still holds a deposit of {_money(held, contract)}, which passes "
+            f"to it{top_up}."
+        )
+    if required > 0:
+        return (
+            f"Contract {old.id} holds no deposit any more (refunded when it ended, or never "
+            f"charged): the first invoice charges plan {contract.plan.code}'s deposit of "
+            f"{_money(first.charge, contract)} in full."
+        )
+    return f"Plan {contract.plan.code} has no deposit."
 
 
 def _new_term_warnings(
@@ -737,8 +790,9 @@ def _new_term_warnings(
             f"first invoice is dated {contract.start}."
         )
     if contract.start > old_end:
+        ends = "ended" if old.status is ContractStatus.CANCELLED else "ends"
         warnings.append(
-            f"There is a gap: contract {old.id} ends on {old_end} and the new term starts on "
+            f"There is a gap: contract {old.id} {ends} on {old_end} and the new term starts on "
             f"{contract.start}; the days between are neither served nor billed."
         )
     if contract.prorate_first_invoice and is_boundary(
@@ -752,6 +806,6 @@ def _new_term_warnings(
         warnings.append(
             f"The price {_money(contract.price, contract)} differs from plan "
             f"{contract.plan.code}'s {_money(contract.plan.price, contract)}: a custom price "
-            "rules out automated plan changes later (`contracts schedule-change`)."
+            "rules out automated plan changes later (`contracts change`)."
         )
     return tuple(warnings)

@@ -1,5 +1,6 @@
-"""Bringing contracts into being: one at a time (`create_contract`), or many whose rows are
-already written (`start_recorded`, for `contracts import`).
+"""Bringing contracts into being: one at a time (`create_contract`), many whose rows are
+already written (`start_recorded`, for `contracts import`), or the next term of a contract that
+has ended (`new_term_after_end`).
 
 `create_contract` starts the workflow with update-with-start; the workflow's first activity writes
 the row, and the update returns once it is written, so a contract exists either wholly (row and
@@ -10,6 +11,7 @@ of starting a second one.
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from temporalio.client import (
@@ -22,9 +24,21 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing.contract import Command, Contract
+from activities.contracts import RecordNewTerm, write_new_term
+from billing import lifecycle, rules
+from billing.calendar import local_date
+from billing.contract import Command, Contract, ContractStatus
+from store import repository
+from store.db import Database
+from store.errors import Conflict
 from workflows import ContractWorkflow, visibility, workflow_id
-from workflows.messages import CommandResult, ContractInput, ContractView
+from workflows.messages import (
+    CommandResult,
+    ContractInput,
+    ContractView,
+    NewTerm,
+    decide_new_term,
+)
 
 
 class ContractNotCreated(Exception):
@@ -84,7 +98,7 @@ def _start_options(contract: Contract) -> dict[str, Any]:
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
         "search_attributes": visibility.initial_search_attributes(contract),
         "static_summary": visibility.summary(contract),
-        "static_details": visibility.details(contract),
+        "static_details": visibility.static_details(contract),
     }
 
 
@@ -123,6 +137,92 @@ async def start_recorded(
 
     await asyncio.gather(*(start(contract) for contract in contracts))
     return sorted(ended)
+
+
+class CommandRefused(Exception):
+    """A command the rules refuse; `code` is the rejection's code. Nothing changed."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+async def new_term_after_end(
+    client: Client,
+    database: Database,
+    old_id: str,
+    command: NewTerm,
+    *,
+    task_queue: str,
+    today: date | None = None,
+) -> CommandResult:
+    """R13: the next term of a contract that has ended (the manual change's second step on or
+    after its cancellation date, or a member who returns months later).
+
+    The old contract's workflow has completed and takes no more commands, so the same rule the
+    workflow applies (`rules.new_term`) decides here, on the stored contract and what it still
+    holds as a deposit. The new term's row, the old contract's link to it and the audit entry are
+    written in one transaction, then the new term's workflow starts knowing its row exists.
+    Run again after an interruption between the two, it starts the missing workflow and is then
+    refused (the next term exists). `today` is the location's date (default: now).
+    """
+    with database.session() as session:
+        old = repository.get_contract(session, old_id).contract
+        if old.status is not ContractStatus.CANCELLED:
+            raise ContractNotEnded(old.id)
+        plan = (
+            old.plan
+            if command.plan in (None, old.plan.code)
+            else repository.get_plan(session, command.plan)
+        )
+        held = repository.held_by_contract(session, old.id)
+        lined_up = old.successor_id and repository.get_contract(session, old.successor_id).contract
+    requested = Command(actor=command.actor, reason=command.reason)
+    if lined_up:  # repair an interrupted new term: its workflow may be missing
+        await start_recorded(client, [lined_up], requested, task_queue=task_queue)
+    day = today or local_date(datetime.now(UTC), old.timezone)
+    outcome = decide_new_term(command, old, plan, day, deposit_held=held)
+    if isinstance(outcome, rules.Rejection):
+        raise CommandRefused(outcome.message, code=outcome.code)
+    successor = outcome.contract
+    linked = old.model_copy(update={"successor_id": successor.id})
+    try:
+        with database.session() as session:
+            write_new_term(
+                session,
+                RecordNewTerm(
+                    old=linked,
+                    successor=successor,
+                    command="new_term",
+                    requested=requested,
+                    effect=outcome.effect,
+                    key=f"{workflow_id(old.id)}/new_term/{successor.id}",
+                ),
+            )
+    except Conflict as error:
+        raise CommandRefused(
+            f"Cannot create contract {successor.id}: {error}", code="conflict"
+        ) from None
+    await start_recorded(client, [successor], requested, task_queue=task_queue)
+    return CommandResult(
+        effect=outcome.effect,
+        warnings=outcome.warnings,
+        view=ContractView(
+            contract=linked,
+            next_event_date=None,
+            next_event=lifecycle.describe_next_event(linked),
+            next_invoice_date=None,
+            registered=True,
+            invoices_issued=0,
+            refused=(),
+            warnings=outcome.warnings,
+        ),
+        successor=successor,
+    )
+
+
+class ContractNotEnded(Exception):
+    """The contract has not ended, so its running workflow takes the command."""
 
 
 BUSY_RETRY_SECONDS = 60.0

@@ -47,7 +47,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.testservice.v1 import SleepRequest, UnlockTimeSkippingRequest
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    DescribeWorkflowExecutionResponse,
+)
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -76,7 +79,12 @@ from billing.errors import BillingError
 from billing.money import minor_units, parse_amount
 from store import repository
 from store.db import Database
-from termshift.contracts import ContractNotCreated, create_contract
+from termshift.contracts import (
+    CommandRefused,
+    ContractNotCreated,
+    create_contract,
+    new_term_after_end,
+)
 from termshift.temporal import register_search_attributes
 from worker import build_worker
 from workflows import workflow_id
@@ -814,7 +822,11 @@ class _Simulation:
                 parent_closed = (
                     await self._closed_at(contract.replaces) if contract.replaces else None
                 )
-                if parent_closed is not None and parent_closed <= closed:
+                if (
+                    parent_closed is not None
+                    and parent_closed <= closed
+                    and await self._started_as_child(contract.id)
+                ):
                     await self.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
                 self.released.add(contract.id)
             if not waiting:
@@ -825,16 +837,24 @@ class _Simulation:
 
     async def _closed_at(self, contract_id: str) -> dt.datetime | None:
         """When the contract's workflow closed; None while it runs."""
-        response = await self.client.workflow_service.describe_workflow_execution(
+        info = (await self._describe(contract_id)).workflow_execution_info
+        if info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            return None
+        return info.close_time.ToDatetime(tzinfo=dt.UTC)
+
+    async def _started_as_child(self, contract_id: str) -> bool:
+        """Whether the contract's workflow was started by its predecessor's (a next term made
+        after the predecessor ended is started by the simulator, and leaks no lock)."""
+        info = (await self._describe(contract_id)).workflow_execution_info
+        return bool(info.parent_execution.workflow_id)
+
+    async def _describe(self, contract_id: str) -> DescribeWorkflowExecutionResponse:
+        return await self.client.workflow_service.describe_workflow_execution(
             DescribeWorkflowExecutionRequest(
                 namespace=self.client.namespace,
                 execution=WorkflowExecution(workflow_id=workflow_id(contract_id)),
             )
         )
-        info = response.workflow_execution_info
-        if info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
-            return None
-        return info.close_time.ToDatetime(tzinfo=dt.UTC)
 
     # -- actions
 
@@ -855,18 +875,36 @@ class _Simulation:
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            self._reject(action, self._not_running(action))
-        else:
-            self.commands.append(
-                SentCommand(
-                    on=action.on,
-                    action=kind,
-                    contract=contract_id,
-                    accepted=True,
-                    message=self.text(result.effect),
-                    warnings=tuple(self.text(warning) for warning in result.warnings),
+            if do.new_term is None:
+                self._reject(action, self._not_running(action))
+                return
+            try:  # R13: the next term of a contract that has ended
+                result = await new_term_after_end(
+                    self.client,
+                    self.database,
+                    contract_id,
+                    self._new_term(do.new_term, requested),
+                    task_queue=TASK_QUEUE,
+                    today=self.forward(action.on),
                 )
+            except CommandRefused as refusal:
+                self._reject(action, str(refusal))
+                return
+            self._accepted(action, result)
+        else:
+            self._accepted(action, result)
+
+    def _accepted(self, action: ActionSpec, result: CommandResult) -> None:
+        self.commands.append(
+            SentCommand(
+                on=action.on,
+                action=action.do.kind,
+                contract=action.do.contract,
+                accepted=True,
+                message=self.text(result.effect),
+                warnings=tuple(self.text(warning) for warning in result.warnings),
             )
+        )
 
     def _reject(self, action: ActionSpec, message: str) -> None:
         do = action.do
@@ -894,10 +932,12 @@ class _Simulation:
             return Cancel(**who, date=self.forward(do.cancel.date), prorate=do.cancel.prorate)
         if do.uncancel is not None:
             return Uncancel(**who)
-        term = do.new_term
-        assert term is not None
+        assert do.new_term is not None
+        return self._new_term(do.new_term, requested)
+
+    def _new_term(self, term: NewTermSpec, requested: Command) -> NewTerm:
         return NewTerm(
-            **who,
+            **requested.model_dump(),
             id=term.id,
             plan=term.plan,
             start=self.forward(term.start),

@@ -36,11 +36,14 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         ContractInput,
         ContractView,
+        InvalidInput,
         NewTerm,
         RefusedCommand,
         ScheduleChange,
         Switch,
         Uncancel,
+        decide_new_term,
+        parse_command,
     )
 
 WRITE_RETRY = RetryPolicy(
@@ -203,7 +206,10 @@ class ContractWorkflow:
             await workflow.wait_condition(
                 lambda: self._changed or workflow.info().is_continue_as_new_suggested(),
                 timeout=remaining,
-                timeout_summary=f"{self._next_event_words()} at 00:00 {self._contract.timezone}",
+                timeout_summary=(
+                    f"{self._next_event_words().removesuffix('.')} at 00:00 "
+                    f"{self._contract.timezone}"
+                ),
             )
         except TimeoutError:
             return True
@@ -252,6 +258,7 @@ class ContractWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 search_attributes=visibility.initial_search_attributes(successor),
                 static_summary=visibility.summary(successor),
+                static_details=visibility.static_details(successor),
             )
         except WorkflowAlreadyStartedError:
             # Only when a previous run of this chain started it: it exists, once.
@@ -363,24 +370,24 @@ class ContractWorkflow:
         self,
         name: str,
         payloads: tuple[Any, ...],
-        model: type[C],
-        validate: Callable[[C], None],
+        model: type[Command],
+        validate: Callable[..., None],
         handle: Callable[..., Any],
     ) -> None:
         """Run a command sent as a signal through its update's validator and handler.
 
-        The payloads arrive as plain JSON values and are validated here, so that a malformed
-        signal (wrong types, missing fields, no input, two inputs) is refused where an admin sees
-        it instead of being dropped by the SDK or failing the workflow task.
+        The payloads arrive as plain JSON values, as an update's do, so that a malformed signal
+        (wrong types, missing fields, no input, two inputs) is refused where an admin sees it
+        instead of being dropped by the SDK or failing the workflow task.
         """
         try:
-            command = _parse_signal(model, payloads)
-        except _MalformedSignal as malformed:
+            command = parse_command(model, payloads)
+        except InvalidInput as malformed:
             await self._refuse_malformed(name, payloads, str(malformed))
             return
         try:
-            validate(command)
-            await handle(command)
+            validate(*payloads)
+            await handle(*payloads)
         except (ApplicationError, ActivityError) as error:
             self._keep_refusal(name, command.actor, error.message)
             if not isinstance(error, _AuditedRefusal):
@@ -431,7 +438,8 @@ class ContractWorkflow:
     # R5: schedule a next plan.
 
     @workflow.update(name="schedule_change")
-    async def schedule_change(self, command: ScheduleChange) -> CommandResult:
+    async def schedule_change(self, *payloads: Any) -> CommandResult:
+        command = _command(ScheduleChange, payloads)
         plan = await self._load_plan(command.next_plan)
         return await self._execute(
             "schedule_change",
@@ -442,7 +450,8 @@ class ContractWorkflow:
         )
 
     @schedule_change.validator
-    def _validate_schedule_change(self, command: ScheduleChange) -> None:
+    def _validate_schedule_change(self, *payloads: Any) -> None:
+        command = _command(ScheduleChange, payloads)
         self._check(
             lambda contract, today: rules.precheck_schedule_change(
                 contract, next_plan_code=command.next_plan, today=today
@@ -467,14 +476,15 @@ class ContractWorkflow:
         )
 
     @workflow.update(name="cancel_at_next_invoice")
-    async def cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> CommandResult:
+    async def cancel_at_next_invoice(self, *payloads: Any) -> CommandResult:
+        command = _command(CancelAtNextInvoice, payloads)
         return await self._execute(
             "cancel_at_next_invoice", command, self._cancel_at_next_invoice(command)
         )
 
     @cancel_at_next_invoice.validator
-    def _validate_cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> None:
-        self._check(self._cancel_at_next_invoice(command))
+    def _validate_cancel_at_next_invoice(self, *payloads: Any) -> None:
+        self._check(self._cancel_at_next_invoice(_command(CancelAtNextInvoice, payloads)))
 
     @workflow.signal(name="cancel_at_next_invoice")
     async def cancel_at_next_invoice_signal(self, *payloads: Any) -> None:
@@ -492,12 +502,13 @@ class ContractWorkflow:
         return lambda contract, today: rules.clear_change(contract, requested=command, today=today)
 
     @workflow.update(name="clear_change")
-    async def clear_change(self, command: ClearChange) -> CommandResult:
+    async def clear_change(self, *payloads: Any) -> CommandResult:
+        command = _command(ClearChange, payloads)
         return await self._execute("clear_change", command, self._clear_change(command))
 
     @clear_change.validator
-    def _validate_clear_change(self, command: ClearChange) -> None:
-        self._check(self._clear_change(command))
+    def _validate_clear_change(self, *payloads: Any) -> None:
+        self._check(self._clear_change(_command(ClearChange, payloads)))
 
     @workflow.signal(name="clear_change")
     async def clear_change_signal(self, *payloads: Any) -> None:
@@ -513,12 +524,13 @@ class ContractWorkflow:
         )
 
     @workflow.update(name="cancel")
-    async def cancel(self, command: Cancel) -> CommandResult:
+    async def cancel(self, *payloads: Any) -> CommandResult:
+        command = _command(Cancel, payloads)
         return await self._execute("cancel", command, self._cancel(command))
 
     @cancel.validator
-    def _validate_cancel(self, command: Cancel) -> None:
-        self._check(self._cancel(command))
+    def _validate_cancel(self, *payloads: Any) -> None:
+        self._check(self._cancel(_command(Cancel, payloads)))
 
     @workflow.signal(name="cancel")
     async def cancel_signal(self, *payloads: Any) -> None:
@@ -528,33 +540,19 @@ class ContractWorkflow:
         return lambda contract, today: rules.uncancel(contract, requested=command, today=today)
 
     @workflow.update(name="uncancel")
-    async def uncancel(self, command: Uncancel) -> CommandResult:
+    async def uncancel(self, *payloads: Any) -> CommandResult:
+        command = _command(Uncancel, payloads)
         return await self._execute("uncancel", command, self._uncancel(command))
 
     @uncancel.validator
-    def _validate_uncancel(self, command: Uncancel) -> None:
-        self._check(self._uncancel(command))
+    def _validate_uncancel(self, *payloads: Any) -> None:
+        self._check(self._uncancel(_command(Uncancel, payloads)))
 
     @workflow.signal(name="uncancel")
     async def uncancel_signal(self, *payloads: Any) -> None:
         await self._signal("uncancel", payloads, Uncancel, self._validate_uncancel, self.uncancel)
 
     # R8: a new term after this contract; and the manual change (cancel + new term) in one step.
-
-    def _new_term_decision(
-        self, command: NewTerm, plan: Plan, contract: Contract, today: date
-    ) -> rules.Decision | rules.Rejection:
-        return rules.new_term(
-            contract,
-            id=command.id or lifecycle.successor_id(contract.id),
-            plan=plan,
-            start=command.start,
-            price=command.price,
-            anchor=command.anchor,
-            prorate_first_invoice=command.prorate_first_invoice,
-            requested=command,
-            today=today,
-        )
 
     def _switch_decision(
         self, command: Switch, plan: Plan, contract: Contract, today: date
@@ -571,7 +569,11 @@ class ContractWorkflow:
             start=command.on,
             price=command.price,
             anchor=None,
-            prorate_first_invoice=command.prorate and plan.prorate_first_invoice,
+            prorate_first_invoice=(
+                command.prorate and plan.prorate_first_invoice
+                if command.prorate_first_invoice is None
+                else command.prorate_first_invoice
+            ),
             requested=command,
             today=today,
         )
@@ -636,10 +638,11 @@ class ContractWorkflow:
         )
 
     @workflow.update(name="new_term")
-    async def new_term(self, command: NewTerm) -> CommandResult:
+    async def new_term(self, *payloads: Any) -> CommandResult:
+        command = _command(NewTerm, payloads)
         plan = await self._load_plan(command.plan or self._contract.plan.code)
         async with self._lock:
-            outcome = self._new_term_decision(command, plan, self._contract, self._today())
+            outcome = decide_new_term(command, self._contract, plan, self._today())
             if isinstance(outcome, rules.Rejection):
                 await self._refuse("new_term", command, outcome)
             return await self._continue_with(
@@ -647,13 +650,14 @@ class ContractWorkflow:
             )
 
     @new_term.validator
-    def _validate_new_term(self, command: NewTerm) -> None:
+    def _validate_new_term(self, *payloads: Any) -> None:
         # Without the plan (a database read) only the plan-independent checks can run here.
         # A custom price is checked here too: against the contract's currency, not the plan.
-        outcome = self._new_term_decision(
+        command = _command(NewTerm, payloads)
+        outcome = decide_new_term(
             command.model_copy(update={"prorate_first_invoice": False}),
-            self._contract.plan,
             self._contract,
+            self._contract.plan,
             self._today(),
         )
         if isinstance(outcome, rules.Rejection) and outcome.code not in _PLAN_DEPENDENT:
@@ -664,7 +668,8 @@ class ContractWorkflow:
         await self._signal("new_term", payloads, NewTerm, self._validate_new_term, self.new_term)
 
     @workflow.update(name="switch")
-    async def switch(self, command: Switch) -> CommandResult:
+    async def switch(self, *payloads: Any) -> CommandResult:
+        command = _command(Switch, payloads)
         plan = await self._load_plan(command.to_plan)
         async with self._lock:
             outcome = self._switch_decision(command, plan, self._contract, self._today())
@@ -676,9 +681,10 @@ class ContractWorkflow:
             )
 
     @switch.validator
-    def _validate_switch(self, command: Switch) -> None:
+    def _validate_switch(self, *payloads: Any) -> None:
         # The whole decision with the current plan; what depends on the new plan is decided in
         # the handler, once it is read.
+        command = _command(Switch, payloads)
         outcome = self._switch_decision(command, self._contract.plan, self._contract, self._today())
         if isinstance(outcome, rules.Rejection) and outcome.code not in _PLAN_DEPENDENT:
             raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
@@ -696,24 +702,13 @@ _PLAN_DEPENDENT = frozenset({"prorate_not_allowed", "other_location", "same_plan
 """Rejections of a new term that depend on the chosen plan, decided in the handler."""
 
 
-class _MalformedSignal(Exception):
-    """A signal whose input is not the command it names."""
-
-
-def _parse_signal(model: type[C], payloads: tuple[Any, ...]) -> C:
-    """The command a signal's input describes, or why it does not."""
-    if len(payloads) != 1:
-        raise _MalformedSignal(
-            f"Expected one JSON object as input, got {len(payloads)} inputs; nothing changed."
-        )
+def _command(model: type[C], payloads: Sequence[Any]) -> C:
+    """The command an update's input describes; malformed input is refused before it enters
+    history, with the sentence the CLI prints, and is not worth retrying."""
     try:
-        return model.model_validate(payloads[0])
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'input'}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False)
-        )
-        raise _MalformedSignal(f"Invalid input ({problems}); nothing changed.") from None
+        return parse_command(model, payloads)
+    except InvalidInput as malformed:
+        raise ApplicationError(str(malformed), type="invalid_input", non_retryable=True) from None
 
 
 def _claimed_actor(payloads: tuple[Any, ...]) -> str:

@@ -1,11 +1,26 @@
-"""What goes in and out of a contract workflow: its input, its live view and the admin commands."""
+"""What goes in and out of a contract workflow: its input, its live view and the admin commands.
 
+A command's input is read here, for the workflow (its updates and signals) and the CLI alike:
+dates and amounts are refused with the sentences the CLI prints, and `describe_invalid` turns
+every problem of an input into one sentence.
+"""
+
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from billing.contract import Command, Contract
+from billing import lifecycle, rules
+from billing.calendar import read_iso_date
+from billing.contract import Command, Contract, Plan
+from billing.money import read_amount
+
+IsoDate = Annotated[date, BeforeValidator(read_iso_date)]
+"""A date written YYYY-MM-DD."""
+Amount = Annotated[Decimal, BeforeValidator(read_amount)]
+"""An amount written like "1500.00": finite, ASCII digits."""
 
 
 class RefusedCommand(BaseModel):
@@ -73,7 +88,7 @@ class ClearChange(Command):
 class Cancel(Command):
     """R7: end the contract at 00:00 on `date`, crediting or prorating if `prorate`."""
 
-    date: date
+    date: IsoDate
     prorate: bool = False
 
 
@@ -90,21 +105,97 @@ class NewTerm(Command):
 
     id: str | None = Field(default=None, max_length=64)
     plan: str | None = Field(default=None, max_length=64)
-    start: date | None = None
-    price: Decimal | None = None
-    anchor: date | None = None
+    start: IsoDate | None = None
+    price: Amount | None = None
+    anchor: IsoDate | None = None
     prorate_first_invoice: bool = False
+
+
+def decide_new_term(
+    command: NewTerm,
+    old: Contract,
+    plan: Plan,
+    today: date,
+    *,
+    deposit_held: Decimal | None = None,
+) -> rules.Decision | rules.Rejection:
+    """The rule (R8, R13) applied to a `new_term` command, its defaults filled in: the id is the
+    next term id of `old` (`c1` → `c1-t2`) unless the command names one."""
+    return rules.new_term(
+        old,
+        id=command.id or lifecycle.successor_id(old.id),
+        plan=plan,
+        start=command.start,
+        price=command.price,
+        anchor=command.anchor,
+        prorate_first_invoice=command.prorate_first_invoice,
+        requested=command,
+        today=today,
+        deposit_held=deposit_held,
+    )
 
 
 class Switch(Command):
     """The manual change in one step: cancel on `on` and continue with a new term on `to_plan`.
 
-    `prorate` applies both of the seed's toggles: the cancelled period is credited or its last
-    invoice prorated (R7), and the new term's first invoice is prorated (R8).
+    The seed's two toggles, each on its own: `prorate` adjusts the old contract's last invoice
+    (its unserved days are credited, or its last invoice is cut at `on`, R7);
+    `prorate_first_invoice` prorates the new term's first invoice (R8). Left out (None), the
+    second follows the first wherever the new plan allows a prorated first invoice.
     """
 
     to_plan: str = Field(min_length=1, max_length=64)
-    on: date
+    on: IsoDate
     prorate: bool = False
+    prorate_first_invoice: bool | None = None
     id: str | None = Field(default=None, max_length=64)
-    price: Decimal | None = None
+    price: Amount | None = None
+
+
+C = TypeVar("C", bound=Command)
+
+
+class InvalidInput(ValueError):
+    """A command's input that is not the command it names; the message says what is wrong."""
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """Every problem of an input, as one sentence: "Invalid input — date: '2027-02-30' is not a
+    date: write it as YYYY-MM-DD."."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "input"
+        message = str(item["msg"]).removeprefix("Value error, ").removesuffix(".")
+        problems.append(f"{field}: {message}")
+    return "Invalid input — " + "; ".join(problems) + "."
+
+
+_JSON_KINDS: dict[type, str] = {
+    type(None): "null",
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+}
+
+
+def parse_command(model: type[C], payloads: Sequence[Any]) -> C:
+    """The command that an update's or a signal's input describes, or `InvalidInput` saying why
+    it does not (one JSON object is expected)."""
+    if len(payloads) != 1:
+        raise InvalidInput(
+            f"Invalid input — expected one JSON object as input, got {len(payloads)} inputs; "
+            "nothing changed."
+        )
+    if not isinstance(payloads[0], dict | model):
+        kind = _JSON_KINDS.get(type(payloads[0]), "something else")
+        raise InvalidInput(
+            f"Invalid input — expected one JSON object as input, got {kind}; nothing changed."
+        )
+    try:
+        return model.model_validate(payloads[0])
+    except ValidationError as error:
+        raise InvalidInput(
+            describe_invalid(error).removesuffix(".") + "; nothing changed."
+        ) from None

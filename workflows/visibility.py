@@ -10,7 +10,7 @@ from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedS
 
 from billing import lifecycle
 from billing.calendar import local_midnight
-from billing.contract import ChangeKind, Contract
+from billing.contract import Contract
 from billing.money import format_money
 from termshift import temporal as attributes
 
@@ -20,9 +20,7 @@ def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[A
     change = contract.scheduled_change
     next_plan = change.next_plan.code if change is not None and change.next_plan else None
     next_invoice = lifecycle.upcoming_invoice_date(contract)
-    ends = contract.cancellation.date if contract.cancellation is not None else contract.end
-    if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
-        ends = contract.next_invoice_date
+    ends = lifecycle.term_end(contract)
     updates: list[SearchAttributeUpdate[Any]] = [
         attributes.CONTRACT_ID.value_set(contract.id),
         attributes.CUSTOMER_ID.value_set(contract.customer_id),
@@ -50,6 +48,22 @@ def summary(contract: Contract) -> str:
         f"Contract {contract.id} · customer {contract.customer_id} · {contract.plan.name} "
         f"({contract.plan.code}) at {price}{custom} every {contract.plan.every}"
     )
+
+
+def static_details(contract: Contract) -> str:
+    """The workflow's static details in the UI (its User Metadata): only what stays true for the
+    contract's whole life, since they are set once, when the workflow starts. What changes is in
+    `details`, the current details."""
+    location = contract.location
+    lines = [
+        f"**Contract:** {contract.id} for customer {contract.customer_id}",
+        f"**Location:** {location.id} ({location.timezone}, {location.currency})",
+        f"**Plan:** {contract.plan.code} ({contract.plan.name}), every {contract.plan.every}",
+        f"**Start:** {contract.start}, billing anchored on {contract.anchor}",
+    ]
+    if contract.replaces:
+        lines.append(f"**Replaces:** contract {contract.replaces}")
+    return "  \n".join(lines)
 
 
 def details(contract: Contract) -> str:

@@ -1,5 +1,5 @@
 """The admin command line: `python starter.py --help`."""
 
-from termshift.cli.app import app
+from termshift.cli.app import app, main
 
-__all__ = ["app"]
+__all__ = ["app", "main"]

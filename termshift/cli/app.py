@@ -1,8 +1,13 @@
 """The `starter.py` command tree."""
 
-import typer
+import json
+import sys
 
-from termshift.cli import imports, steering  # noqa: F401 (register their commands on `contracts`)
+import typer
+import typer.rich_utils
+
+from termshift.cli import imports, steering, views  # noqa: F401 (their `contracts` commands)
+from termshift.cli._common import EXIT_REFUSED, reset_output
 from termshift.cli.catalog import customers, locations, plans
 from termshift.cli.contracts import contracts
 from termshift.cli.invoices import invoices
@@ -23,3 +28,28 @@ app.add_typer(contracts, name="contracts")
 app.add_typer(invoices, name="invoices")
 app.command("reconcile")(reconcile_command)
 app.command("simulate")(simulate_command)
+
+
+@app.callback()
+def _each_command() -> None:
+    reset_output()
+
+
+def main() -> None:
+    """Run the command line. A usage error (an unknown option, a value of the wrong type) is
+    printed as typer prints it, with exit code 2 — and, with `--json`, also as the JSON error
+    object every other refusal prints on stdout."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:
+        typer.rich_utils.rich_format_error(error)  # type: ignore[arg-type]
+        exit_code = int(getattr(error, "exit_code", EXIT_REFUSED))
+        if "--json" in sys.argv[1:]:
+            message = error.format_message()
+            document = {"error": {"code": "usage", "message": message, "exit_code": exit_code}}
+            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        sys.exit(exit_code)
+    except typer.Abort:
+        sys.stderr.write("Aborted.\n")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from activities import catalog
 from billing.cadence import parse_cadence
@@ -19,6 +18,7 @@ from termshift.cli._common import (
     database,
     emit_json,
     handled,
+    print_listing,
     requested,
 )
 
@@ -59,10 +59,10 @@ def list_locations(json: JsonOption = False) -> None:
         if json:
             emit_json(rows)
             return
-        table = Table("id", "name", "timezone", "currency")
-        for row in rows:
-            table.add_row(row.id, row.name, row.timezone, row.currency)
-        console.print(table)
+        print_listing(
+            ("id", "name", "timezone", "currency"),
+            ((row.id, row.name, row.timezone, row.currency) for row in rows),
+        )
 
 
 @plans.command("add")
@@ -123,19 +123,23 @@ def list_plans(
             emit_json(rows)
             return
         currencies = {site.id: site.currency for site in repository.list_locations(session)}
-        table = Table("code", "name", "location", "price", "every", "deposit", "prorate 1st")
-        for row in rows:
-            money = currencies[row.location_id]
-            table.add_row(
-                row.code,
-                row.name,
-                row.location_id,
-                format_money(row.price, money),
-                row.every,
-                format_money(row.deposit, money),
-                "yes" if row.prorate_first_invoice else "no",
-            )
-        console.print(table)
+        print_listing(
+            ("code", "name", "location", "price", "every", "deposit", "prorate 1st"),
+            (
+                (
+                    row.code,
+                    row.name,
+                    row.location_id,
+                    format_money(row.price, currencies[row.location_id]),
+                    row.every,
+                    format_money(row.deposit, currencies[row.location_id]),
+                    "yes" if row.prorate_first_invoice else "no",
+                )
+                for row in rows
+            ),
+            drop=("name", "location", "prorate 1st"),
+            right=("price", "deposit"),
+        )
 
 
 @customers.command("add")
@@ -173,7 +177,8 @@ def list_customers(
         if json:
             emit_json(rows)
             return
-        table = Table("id", "name", "email", "location")
-        for row in rows:
-            table.add_row(row.id, row.name, row.email, row.location_id)
-        console.print(table)
+        print_listing(
+            ("id", "name", "email", "location"),
+            ((row.id, row.name, row.email, row.location_id) for row in rows),
+            drop=("location", "email"),
+        )

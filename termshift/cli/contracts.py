@@ -2,18 +2,18 @@
 
 import re
 import secrets
-from datetime import date
-from typing import Annotated, Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
 import typer
-from pydantic import BaseModel
-from rich.table import Table
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing import lifecycle
+from billing.calendar import local_date, read_iso_date
 from billing.contract import Command, Contract, ContractStatus, new_contract
+from billing.errors import BillingError
 from billing.money import format_money
 from store import repository
 from store.errors import NotFound
@@ -31,13 +31,14 @@ from termshift.cli._common import (
     database,
     emit_json,
     handled,
+    print_listing,
     requested,
     run,
 )
 from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
 from termshift.settings import Settings
 from termshift.temporal import CONTRACT_ID, SEARCH_ATTRIBUTES
-from workflows import ContractWorkflow, workflow_id
+from workflows import workflow_id
 from workflows.messages import ContractView
 
 contracts = typer.Typer(help="Contracts: each one a durable workflow.", no_args_is_help=True)
@@ -45,37 +46,27 @@ contracts = typer.Typer(help="Contracts: each one a durable workflow.", no_args_
 REGISTRATION_TIMEOUT = 30.0
 
 
-class ContractShown(BaseModel):
-    """`contracts show`: the stored contract joined with its workflow's live state."""
-
-    contract: Contract
-    workflow_id: str
-    workflow_status: str
-    next_event_date: date | None
-    next_event: str
-    next_invoice_date: date | None
-    replaces: str | None
-    replaced_by: str | None
-    lineage: list[str]
-    refused: list[dict[str, Any]]
+def _parse_date(text: str | None, what: str, *, timezone: str | None = None) -> date | None:
+    return None if text is None else required_date(text, what, timezone=timezone)
 
 
-def _parse_date(text: str | None, what: str) -> date | None:
-    return None if text is None else required_date(text, what)
-
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def required_date(text: str, what: str) -> date:
-    """A date written as YYYY-MM-DD, and only so (not 20270115, 2027-W03-5 or other digits)."""
+RELATIVE_DAYS = {"yesterday": -1, "today": 0, "tomorrow": 1}
+"""Words a date option also takes: days relative to today in the location's timezone (R3)."""
+
+
+def required_date(text: str, what: str, *, timezone: str | None = None) -> date:
+    """A date written as YYYY-MM-DD, and only so (not 20270115, 2027-W03-5 or other digits) —
+    or, where the location is known (`timezone`), `today`, `tomorrow` or `yesterday` there."""
+    if timezone is not None and text in RELATIVE_DAYS:
+        return local_date(datetime.now(UTC), timezone) + timedelta(days=RELATIVE_DAYS[text])
     try:
-        if _ISO_DATE.fullmatch(text) is None:
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise Refused(f"{what} {shorten(text)!r} is not a date: write it as YYYY-MM-DD.") from None
+        return read_iso_date(text)
+    except BillingError as error:
+        words = ", or today, tomorrow or yesterday." if timezone is not None else "."
+        raise Refused(f"{what} {str(error).removesuffix('.')}{words}") from None
 
 
 def shorten(text: str, limit: int = 80) -> str:
@@ -97,7 +88,9 @@ def existing_contract_id(text: str) -> str:
 def create(
     customer: Annotated[str, typer.Option(help="Customer id.")],
     plan: Annotated[str, typer.Option(help="Plan code (of the customer's location).")],
-    start: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD.")],
+    start: Annotated[
+        str, typer.Option(help="Start date, YYYY-MM-DD (or today, tomorrow, yesterday).")
+    ],
     id: Annotated[
         str | None, typer.Option("--id", help="Contract id (default: generated).")
     ] = None,
@@ -135,6 +128,7 @@ def create(
                 price=price,
                 anchor=anchor,
                 prorate_first_invoice=prorate_first_invoice,
+                relative_dates=True,
             )
             new_or_same(session, contract)
         return await _start(await client(address), contract, command)
@@ -144,10 +138,19 @@ def create(
         emit_json(view)
     else:
         c = view.contract
+        today = local_date(datetime.now(UTC), c.timezone)
+        # The view is the one at registration, before the workflow catches up on past dates.
+        what = (
+            view.next_event
+            if c.start > today
+            else f"Started on {c.start}: every invoice due up to today is issued now "
+            f"(`contracts show {c.id}`)."
+        )
         console.print(
             f"Created contract [bold]{c.id}[/] for {c.customer_id} on {c.plan.code} at "
             f"{format_money(c.price, c.currency)}; workflow {workflow_id(c.id)} is running.\n"
-            f"{view.next_event}"
+            f"{what}",
+            highlight=False,
         )
 
 
@@ -161,9 +164,11 @@ def contract_terms(
     price: str | None,
     anchor: str | None,
     prorate_first_invoice: bool,
+    relative_dates: bool = False,
 ) -> Contract:
     """A new contract from its terms as typed, checked against the catalog; `Refused`,
-    `NotFound` or a pydantic `ValidationError` say what is wrong."""
+    `NotFound` or a pydantic `ValidationError` say what is wrong. `relative_dates`: the dates may
+    also be `today`, `tomorrow` or `yesterday` at the customer's location."""
     buyer = repository.get_customer(session, customer)
     tariff = repository.get_plan(session, plan)
     site = repository.get_location(session, buyer.location_id)
@@ -177,14 +182,15 @@ def contract_terms(
             f"Plan {tariff.code} does not allow a prorated first invoice: bill it in full "
             "(--full-first-invoice; in an import file, prorate_first_invoice false)."
         )
+    zone = site.timezone if relative_dates else None
     return new_contract(
         id=id,
         customer_id=buyer.id,
         location=site,
         plan=tariff,
-        start=required_date(start, "Start date"),
+        start=required_date(start, "Start date", timezone=zone),
         price=None if price is None else amount_text(price),
-        anchor=_parse_date(anchor, "Anchor"),
+        anchor=_parse_date(anchor, "Anchor", timezone=zone),
         prorate_first_invoice=prorate_first_invoice,
     )
 
@@ -235,87 +241,6 @@ async def _start(temporal: Client, contract: Contract, command: Command) -> Cont
         raise Failed(str(error)) from None
 
 
-async def live_view(temporal: Client, contract_id: str) -> tuple[str, ContractView | None]:
-    """The workflow's status and, while it runs (or once it completed), its view."""
-    handle = temporal.get_workflow_handle(workflow_id(contract_id))
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            return "missing", None
-        raise
-    status = description.status or WorkflowExecutionStatus.RUNNING
-    if status is WorkflowExecutionStatus.RUNNING:
-        try:
-            return "running", await handle.query(ContractWorkflow.state)
-        except WorkflowQueryFailedError as error:
-            return f"running, but its state cannot be read: {error}", None
-    if status is WorkflowExecutionStatus.COMPLETED:
-        return "completed", await handle.result()
-    return status.name.lower(), None
-
-
-@contracts.command("show")
-def show(
-    contract_id: Annotated[str, typer.Argument(help="Contract id.")],
-    address: AddressOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Show a contract: stored terms joined with its workflow's live state and its lineage."""
-
-    async def go() -> ContractShown:
-        existing_contract_id(contract_id)
-        with database().session() as session:
-            record = repository.get_contract(session, contract_id)
-            lineage = _lineage(session, record.contract)
-        status, view = await live_view(await client(address), contract_id)
-        contract = view.contract if view is not None else record.contract
-        return ContractShown(
-            contract=contract,
-            workflow_id=workflow_id(contract_id),
-            workflow_status=status,
-            next_event_date=view.next_event_date if view else None,
-            next_event=view.next_event if view else "Unknown: the workflow is not running.",
-            next_invoice_date=view.next_invoice_date if view else None,
-            replaces=contract.replaces,
-            replaced_by=contract.successor_id,
-            lineage=lineage,
-            refused=[item.model_dump(mode="json") for item in (view.refused if view else ())],
-        )
-
-    shown = run(go)
-    if json:
-        emit_json(shown)
-        return
-    c = shown.contract
-    table = Table(show_header=False, box=None)
-    table.add_row("contract", c.id)
-    table.add_row("customer", c.customer_id)
-    table.add_row("plan", f"{c.plan.code} ({c.plan.name}), every {c.plan.every}")
-    custom = " — custom price" if c.custom_price else ""
-    table.add_row("price", f"{format_money(c.price, c.currency)}{custom}")
-    table.add_row("status", c.status.value)
-    table.add_row("start / anchor", f"{c.start} / {c.anchor}")
-    table.add_row("next invoice date", str(shown.next_invoice_date or "—"))
-    table.add_row("next", shown.next_event)
-    if c.scheduled_change is not None:
-        target = c.scheduled_change.next_plan
-        table.add_row(
-            "scheduled change",
-            f"switch to {target.code}" if target else "cancel at next invoice date",
-        )
-    if c.cancellation is not None:
-        flag = "prorated" if c.cancellation.prorate else "not prorated"
-        table.add_row("cancellation", f"{c.cancellation.date} ({flag})")
-    if c.end is not None:
-        table.add_row("ended", str(c.end))
-    table.add_row("terms", " → ".join(shown.lineage))
-    table.add_row("workflow", f"{shown.workflow_id} ({shown.workflow_status})")
-    console.print(table)
-    for item in shown.refused:
-        console.print(f"[yellow]refused[/] {item['at']} {item['command']}: {item['message']}")
-
-
 async def _matching_contract_ids(query: str, address: str | None) -> set[str]:
     """Ids of the contracts whose workflows match the visibility query."""
     temporal = await client(address)
@@ -334,22 +259,6 @@ async def _matching_contract_ids(query: str, address: str | None) -> set[str]:
             ) from None
         raise
     return ids
-
-
-def _lineage(session: Session, contract: Contract) -> list[str]:
-    """Every term of this contract's line, oldest first (R8 lineage)."""
-    chain = [contract.id]
-    current = contract
-    while current.replaces is not None and current.replaces not in chain:
-        current = repository.get_contract(session, current.replaces).contract
-        chain.insert(0, current.id)
-    current_id: str | None = contract.id
-    while current_id is not None:
-        current_id = repository.successor_of(session, current_id)
-        if current_id is None or current_id in chain:
-            break
-        chain.append(current_id)
-    return chain
 
 
 @contracts.command("list")
@@ -382,19 +291,21 @@ def list_contracts(
         if json:
             emit_json(rows)
             return
-        table = Table("id", "customer", "plan", "price", "status")
-        for column in ("start", "next invoice", "ends"):
-            table.add_column(column, no_wrap=True)
-        for c in rows:
-            ends = c.end or (c.cancellation.date if c.cancellation else None)
-            table.add_row(
-                c.id,
-                c.customer_id,
-                c.plan.code,
-                format_money(c.price, c.currency),
-                c.status.value,
-                str(c.start),
-                str(lifecycle.upcoming_invoice_date(c) or "—"),
-                str(ends or "—"),
-            )
-        console.print(table)
+        print_listing(
+            ("id", "customer", "plan", "price", "status", "start", "next invoice", "ends"),
+            (
+                (
+                    c.id,
+                    c.customer_id,
+                    c.plan.code,
+                    format_money(c.price, c.currency),
+                    c.status.value,
+                    str(c.start),
+                    str(lifecycle.upcoming_invoice_date(c) or "—"),
+                    str(lifecycle.term_end(c) or "—"),
+                )
+                for c in rows
+            ),
+            drop=("start", "customer", "price"),
+            right=("price",),
+        )

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from billing.money import format_money
 from store import repository
-from termshift.cli._common import JsonOption, console, database, emit_json, handled
+from termshift.cli._common import JsonOption, console, database, emit_json, handled, print_listing
 
 invoices = typer.Typer(help="Issued invoices.", no_args_is_help=True)
 
@@ -24,23 +24,22 @@ def list_invoices(
         if json:
             emit_json(rows)
             return
-        table = Table()
-        table.add_column("date", no_wrap=True)
-        for column in ("contract", "customer"):
-            table.add_column(column)
-        table.add_column("total", no_wrap=True, justify="right")
-        table.add_column("lines")
-        table.add_column("number", no_wrap=True)
-        for row in rows:
-            table.add_row(
-                str(row.issue_date),
-                row.contract_id,
-                row.customer_id,
-                format_money(row.total, row.currency),
-                ", ".join(line.kind.value for line in row.lines),
-                row.number,
-            )
-        console.print(table)
+        print_listing(
+            ("date", "contract", "customer", "total", "lines", "number"),
+            (
+                (
+                    str(row.issue_date),
+                    row.contract_id,
+                    row.customer_id,
+                    format_money(row.total, row.currency),
+                    ", ".join(line.kind.value for line in row.lines),
+                    row.number,
+                )
+                for row in rows
+            ),
+            drop=("lines", "customer"),
+            right=("total",),
+        )
 
 
 @invoices.command("show")

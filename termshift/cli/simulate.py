@@ -11,6 +11,7 @@ import json as jsonlib
 import logging
 import sys
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -20,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from billing.money import format_money
 from termshift.cli._common import EXIT_FAILED, EXIT_REFUSED, JsonOption, errors
 from termshift.simulator import ScenarioError, SimulationResult, load_scenario, simulate
 
@@ -67,6 +69,10 @@ def _fail(code: int, message: str) -> NoReturn:
 def print_timeline(result: SimulationResult, console: Console) -> None:
     """Day by day: contracts starting and ending, invoices with their lines, commands sent."""
     currency = result.currency
+
+    def money(amount: str) -> str:
+        return format_money(Decimal(amount), currency)
+
     days: dict[dt.date, list[tuple[str, RenderableType]]] = defaultdict(list)
     for contract in result.contracts:
         if contract.end is not None:
@@ -82,8 +88,8 @@ def print_timeline(result: SimulationResult, console: Console) -> None:
             days[contract.start].append(
                 (
                     "00:00 [green]starts[/]",
-                    f"contract [bold]{contract.id}[/] on {contract.plan} at {contract.price} "
-                    f"{currency}{replaces}",
+                    f"contract [bold]{contract.id}[/] on {contract.plan} at "
+                    f"{money(contract.price)}{replaces}",
                 )
             )
     for invoice in result.invoices:
@@ -97,8 +103,8 @@ def print_timeline(result: SimulationResult, console: Console) -> None:
                 if line.period_start != line.period_end
                 else str(line.period_start)
             )
-            lines.add_row(line.kind, span, f"{line.amount} {currency}")
-        lines.add_row("total", "", Text(f"{invoice.total} {currency}", style="bold"))
+            lines.add_row(line.kind, span, money(line.amount))
+        lines.add_row("total", "", Text(money(invoice.total), style="bold"))
         days[invoice.date].append(
             ("00:00 [cyan]invoice[/]", Group(f"contract [bold]{invoice.contract}[/]", lines))
         )
@@ -116,5 +122,5 @@ def print_timeline(result: SimulationResult, console: Console) -> None:
             grid.add_row(label, entry)
         console.print(f"[bold underline]{day}[/]")
         console.print(grid, highlight=False)
-    held = ", ".join(f"{d.customer} {d.held} {currency}" for d in result.deposits)
+    held = ", ".join(f"{d.customer} {money(d.held)}" for d in result.deposits)
     console.print(f"[bold]Deposits held after {result.until}:[/] {held}", highlight=False)

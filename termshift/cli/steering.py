@@ -1,25 +1,26 @@
-"""Steering a running contract: plan changes, cancellations, new terms, and a preview of it all.
+"""Steering a contract: plan changes, cancellations, new terms.
 
 Each command is one update on the contract's workflow; the workflow validates it before it enters
-history and answers with what it did. Nothing here writes to the database.
+history and answers with what it did. Only a new term of a contract whose workflow has completed
+is made without it (`termshift.contracts.new_term_after_end`, R13).
 """
 
+import sys
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import date
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import BaseModel
-from rich.table import Table
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing import deposits, lifecycle
-from billing.contract import Command, Contract, LineKind
-from billing.money import format_money, parse_amount
+from billing import rules
+from billing.calendar import local_date
+from billing.contract import Command
+from billing.money import parse_amount, read_amount
 from billing.rules import RejectionCode
 from store import repository
 from store.errors import NotFound
@@ -40,8 +41,16 @@ from termshift.cli._common import (
     requested,
     run,
 )
-from termshift.cli.contracts import contracts, existing_contract_id, live_view, required_date
-from termshift.contracts import BUSY_RETRY_SECONDS, send_command
+from termshift.cli.contracts import contracts, existing_contract_id, required_date
+from termshift.cli.views import live_view, no_workflow
+from termshift.contracts import (
+    BUSY_RETRY_SECONDS,
+    CommandRefused,
+    ContractNotEnded,
+    new_term_after_end,
+    send_command,
+)
+from termshift.settings import Settings
 from workflows import workflow_id
 from workflows.messages import (
     Cancel,
@@ -58,18 +67,25 @@ ContractArgument = Annotated[str, typer.Argument(help="Contract id.")]
 REFUSALS = frozenset(code.value for code in RejectionCode) | {"registration_failed"}
 
 
-async def _send(contract_id: str, update: str, message: Command, address: str | None) -> Any:
-    """Execute the update on the contract's workflow; refusals become exit code 2."""
+async def _send(
+    contract_id: str, update: str, message: Command, address: str | None
+) -> CommandResult:
+    """Execute the update on the contract's workflow; refusals become exit code 2.
+
+    A new term of a contract whose workflow has completed is made without it (R13)."""
+    temporal = await client(address)
     try:
-        return await send_command(await client(address), contract_id, update, message)
+        return await send_command(temporal, contract_id, update, message)
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and (cause.type in REFUSALS or cause.non_retryable):
-            raise Refused(cause.message) from None
+            raise Refused(cause.message, code=cause.type or "refused") from None
         raise Failed(str(cause or error)) from None
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise Refused(_no_workflow(contract_id)) from None
+            if isinstance(message, NewTerm):
+                return await _new_term_after_end(temporal, contract_id, message)
+            raise Refused(no_workflow(contract_id), code="not_running") from None
         if error.status is RPCStatusCode.RESOURCE_EXHAUSTED:
             raise Failed(
                 f"Contract {contract_id} is busy with other commands (retried for "
@@ -78,22 +94,17 @@ async def _send(contract_id: str, update: str, message: Command, address: str | 
         raise
 
 
-def _no_workflow(contract_id: str) -> str:
-    """Why a contract's workflow does not take commands, in words."""
-    with database().session() as session:
-        try:
-            contract = repository.get_contract(session, contract_id).contract
-        except NotFound:
-            return f"There is no contract {contract_id}: see `contracts list`."
-    if contract.end is not None:
-        return (
-            f"Contract {contract_id} ended on {contract.end}; nothing can change it any more. "
-            f"Create a new contract with `contracts create`."
+async def _new_term_after_end(
+    temporal: Client, contract_id: str, message: NewTerm
+) -> CommandResult:
+    try:
+        return await new_term_after_end(
+            temporal, database(), contract_id, message, task_queue=Settings().task_queue
         )
-    return (
-        f"Contract {contract_id} has no running workflow. Run `reconcile` or create it again with "
-        "the same terms to repair it."
-    )
+    except CommandRefused as refusal:
+        raise Refused(str(refusal), code=refusal.code) from None
+    except ContractNotEnded:
+        raise Refused(no_workflow(contract_id), code="not_running") from None
 
 
 def _steer(
@@ -105,12 +116,58 @@ def _steer(
     actor: str | None,
     reason: str,
     as_json: bool,
+    confirmed: bool | None = None,
 ) -> None:
-    """Build the command's message (refusing bad input), send it, and print what it did."""
+    """Build the command's message (refusing bad input), send it, and print what it did.
+
+    `confirmed` is given for commands that cancel on a date (`--yes`): one that takes effect at
+    once is confirmed first.
+    """
     who = requested(actor, reason)
     with handled():
         existing_contract_id(contract_id)
-    _report(run(lambda: _send(contract_id, update, build(who), address)), as_json)
+
+    async def go() -> CommandResult:
+        message = build(who)
+        if confirmed is not None and isinstance(message, Cancel | Switch):
+            await _confirm_if_immediate(contract_id, message, address, confirmed=confirmed)
+        return await _send(contract_id, update, message, address)
+
+    _report(run(go), as_json)
+
+
+async def _confirm_if_immediate(
+    contract_id: str, message: Cancel | Switch, address: str | None, *, confirmed: bool
+) -> None:
+    """A cancellation dated today or earlier ends the contract at once (and may refund its
+    deposit): say what it does and ask first, unless `--yes` was given. Outside a terminal,
+    without `--yes`, nothing is sent."""
+    _, view = await live_view(await client(address), contract_id)
+    if view is None or confirmed:
+        return  # a contract that takes no commands is refused with its own reason
+    contract = view.contract
+    today = local_date(datetime.now(UTC), contract.timezone)
+    day = message.date if isinstance(message, Cancel) else message.on
+    if day > today:
+        return
+    outcome = rules.cancel(
+        contract, date=day, prorate=message.prorate, requested=message, today=today
+    )
+    if isinstance(outcome, rules.Rejection):
+        return  # refused anyway, by the workflow, with the rule's own message
+    when = "today" if day == today else f"in the past (today is {today})"
+    text = (
+        f"{outcome.effect} It takes effect at once: {day} is {when}, and the deposit is settled "
+        "then (refunded unless the customer has another current or future contract)."
+    )
+    if not sys.stdin.isatty():
+        raise Refused(
+            f"{text} Nothing changed: run the same command with --yes to confirm.",
+            code="confirmation_required",
+        )
+    console.print(text, highlight=False)
+    if not typer.confirm("Go ahead?", default=False):
+        raise Refused("Not confirmed; nothing changed.", code="not_confirmed")
 
 
 def _report(result: CommandResult, as_json: bool) -> None:
@@ -197,29 +254,49 @@ ProrateOption = Annotated[
         help="Credit the unserved days, or prorate the last invoice (R7).",
     ),
 ]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Confirm without asking when the date is today or earlier: the contract then ends "
+        "at once (needed outside a terminal).",
+    ),
+]
 
 
 @contracts.command("cancel")
 def cancel(
     contract_id: ContractArgument,
-    on: Annotated[str, typer.Option("--date", help="Cancellation date: the first day not served.")],
+    on: Annotated[
+        str,
+        typer.Option(
+            "--date",
+            help="Cancellation date, the first day not served: YYYY-MM-DD, today, tomorrow or "
+            "yesterday.",
+        ),
+    ],
     prorate: ProrateOption = False,
+    yes: YesOption = False,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
     json: JsonOption = False,
 ) -> None:
-    """Cancel on a date (manual cancellation, R7)."""
+    """Cancel on a date (manual cancellation, R7); a date today or earlier asks first."""
     _steer(
         contract_id,
         "cancel",
         lambda who: Cancel(
-            date=required_date(on, "Cancellation date"), prorate=prorate, **who.model_dump()
+            date=required_date(on, "Cancellation date", timezone=_timezone(contract_id)),
+            prorate=prorate,
+            **who.model_dump(),
         ),
         address=address,
         actor=actor,
         reason=reason,
         as_json=json,
+        confirmed=yes,
     )
 
 
@@ -248,7 +325,8 @@ def new_term(
     from_id: Annotated[str, typer.Option("--from", help="The contract the new term continues.")],
     plan: Annotated[str | None, typer.Option(help="Plan (default: the same).")] = None,
     start: Annotated[
-        str | None, typer.Option(help="Start date (default: the cancellation date).")
+        str | None,
+        typer.Option(help="Start date, YYYY-MM-DD or today (default: the cancellation date)."),
     ] = None,
     price: Annotated[str | None, typer.Option(help="Custom price (default: the plan's).")] = None,
     anchor: Annotated[
@@ -264,16 +342,21 @@ def new_term(
     reason: ReasonOption = "",
     json: JsonOption = False,
 ) -> None:
-    """Create the next term of a cancelled contract (the manual change's second step, R8)."""
+    """Create the next term of a cancelled contract (the manual change's second step, R8):
+    before its cancellation date, on it, or any time after it ended (R13)."""
     _steer(
         from_id,
         "new_term",
         lambda who: NewTerm(
             id=id,
             plan=None if plan is None else _plan(plan),
-            start=None if start is None else required_date(start, "Start date"),
+            start=None
+            if start is None
+            else required_date(start, "Start date", timezone=_timezone(from_id)),
             price=None if price is None else _price(from_id, price),
-            anchor=None if anchor is None else required_date(anchor, "Anchor"),
+            anchor=None
+            if anchor is None
+            else required_date(anchor, "Anchor", timezone=_timezone(from_id)),
             prorate_first_invoice=prorate_first_invoice,
             **who.model_dump(),
         ),
@@ -288,16 +371,38 @@ def new_term(
 def switch(
     contract_id: ContractArgument,
     to: Annotated[str, typer.Option("--to", help="Plan of the new term.")],
-    on: Annotated[str, typer.Option("--on", help="Date the new plan starts (old one ends).")],
+    on: Annotated[
+        str,
+        typer.Option(
+            "--on", help="Date the new plan starts (the old one ends): YYYY-MM-DD, today, tomorrow."
+        ),
+    ],
     prorate: Annotated[
         bool,
         typer.Option(
             "--prorate/--no-prorate",
-            help="Credit the old plan's unserved days and prorate the new plan's first invoice.",
+            help="Both toggles below at once (the first invoice only where the new plan allows).",
         ),
     ] = False,
+    prorate_last_invoice: Annotated[
+        bool | None,
+        typer.Option(
+            "--prorate-last-invoice/--full-last-invoice",
+            help="Adjust the old plan's last invoice: credit its unserved days, or cut it at the "
+            "switch date (R7). Default: --prorate.",
+        ),
+    ] = None,
+    prorate_first_invoice: Annotated[
+        bool | None,
+        typer.Option(
+            "--prorate-first-invoice/--full-first-invoice",
+            help="Prorate the new term's first invoice (R8); the plan must allow it. Default: "
+            "--prorate.",
+        ),
+    ] = None,
     price: Annotated[str | None, typer.Option(help="Custom price of the new term.")] = None,
     id: Annotated[str | None, typer.Option("--id", help="New contract id.")] = None,
+    yes: YesOption = False,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
@@ -309,8 +414,14 @@ def switch(
         "switch",
         lambda who: Switch(
             to_plan=_plan(to),
-            on=required_date(on, "Switch date"),
-            prorate=prorate,
+            on=required_date(on, "Switch date", timezone=_timezone(contract_id)),
+            prorate=prorate if prorate_last_invoice is None else prorate_last_invoice,
+            # --prorate alone: the first invoice too, wherever the new plan allows it.
+            prorate_first_invoice=(
+                prorate_first_invoice
+                if prorate_first_invoice is not None
+                else (None if prorate else False)
+            ),
             id=id,
             price=None if price is None else _price(contract_id, price),
             **who.model_dump(),
@@ -319,6 +430,7 @@ def switch(
         actor=actor,
         reason=reason,
         as_json=json,
+        confirmed=yes,
     )
 
 
@@ -331,126 +443,21 @@ def _plan(code: str) -> str:
     return code
 
 
+def _timezone(contract_id: str) -> str:
+    """The contract's location's timezone, in which `today` is meant (UTC for a contract that
+    does not exist: the command is then refused for that)."""
+    with database().session() as session:
+        try:
+            return repository.get_contract(session, contract_id).contract.timezone
+        except NotFound:
+            return "UTC"
+
+
 def _price(contract_id: str, text: str) -> Decimal:
     """A custom price in the contract's currency: finite, above zero, at most its decimals."""
     currency = None
     with database().session() as session, suppress(NotFound):  # then: "no such contract"
         currency = repository.get_contract(session, contract_id).contract.currency
     if currency is None:
-        try:
-            return Decimal(amount_text(text))
-        except ArithmeticError:
-            raise Refused(f"{text!r} is not an amount: write it like 1500.00.") from None
+        return read_amount(amount_text(text))
     return parse_amount(amount_text(text), currency)
-
-
-class PreviewEvent(BaseModel):
-    date: date
-    contract_id: str
-    summary: str
-    lines: list[dict[str, Any]]
-    total: Decimal | None
-    deposit: str | None
-
-
-class Preview(BaseModel):
-    contract: Contract
-    next_event: str
-    pending: str | None
-    events: list[PreviewEvent]
-
-
-@contracts.command("preview")
-def preview(
-    contract_id: ContractArgument,
-    events: Annotated[int, typer.Option(min=1, max=24, help="How many events to show.")] = 3,
-    address: AddressOption = None,
-    json: JsonOption = False,
-) -> None:
-    """What happens next: invoices with every line, pending changes, deposits. Changes nothing."""
-
-    async def go() -> Preview:
-        existing_contract_id(contract_id)
-        _, view = await live_view(await client(address), contract_id)
-        if view is None:
-            raise Refused(_no_workflow(contract_id))
-        return _preview(view.contract, view.next_event, events)
-
-    shown = run(go)
-    if json:
-        emit_json(shown)
-        return
-    c = shown.contract
-    console.print(f"Contract [bold]{c.id}[/] — {shown.next_event}", highlight=False)
-    if shown.pending:
-        console.print(f"Pending: {shown.pending}", highlight=False)
-    for event in shown.events:
-        console.print(f"\n[bold]{event.date}[/] {event.summary}", highlight=False)
-        if event.lines:
-            table = Table("kind", "period", "amount", box=None)
-            for line in event.lines:
-                table.add_row(
-                    line["kind"],
-                    f"{line['period_start']} to {line['period_end']}",
-                    format_money(Decimal(line["amount"]), c.currency),
-                )
-            console.print(table)
-        if event.total is not None:
-            console.print(f"  total {format_money(event.total, c.currency)}", highlight=False)
-        if event.deposit:
-            console.print(f"  deposit: {event.deposit}", highlight=False)
-
-
-def _preview(contract: Contract, next_event: str, events: int) -> Preview:
-    """Walk the pure lifecycle forward and read the deposit ledger; nothing is written."""
-    pending = None
-    if contract.scheduled_change is not None:
-        target = contract.scheduled_change.next_plan
-        pending = f"switch to {target.code}" if target else "cancel at the next invoice date"
-    if contract.cancellation is not None:
-        flag = "prorated" if contract.cancellation.prorate else "not prorated"
-        pending = f"cancellation on {contract.cancellation.date} ({flag})"
-    rows = []
-    with database().session() as session:
-        customer_holds = repository.held_by_customer(session, contract.customer_id)
-        for step in lifecycle.upcoming(contract, events=events):
-            draft = step.invoice
-            lines = [line.model_dump(mode="json") for line in draft.lines] if draft else []
-            deposit = None
-            if draft is not None and (draft.deposit_due or draft.replaces):
-                inherited = (
-                    repository.held_by_contract(session, draft.replaces) if draft.replaces else 0
-                )
-                first = deposits.first_invoice_deposit(
-                    required=draft.deposit_due, inherited=Decimal(inherited)
-                )
-                if first.charge > 0:
-                    lines.append(
-                        {
-                            "kind": LineKind.DEPOSIT.value,
-                            "period_start": str(draft.issue_date),
-                            "period_end": str(draft.issue_date),
-                            "amount": str(first.charge),
-                        }
-                    )
-                deposit = f"{format_money(first.held, contract.currency)} held after this invoice"
-            if draft is not None and draft.settle_deposit:
-                replaced = (draft.successor_id or step.contract.successor_id) is not None
-                deposit = (
-                    "passes to the next term"
-                    if replaced
-                    else f"refund of up to {format_money(customer_holds, contract.currency)} "
-                    "unless another contract of the customer is still running"
-                )
-            total = sum((Decimal(line["amount"]) for line in lines), Decimal(0)) if lines else None
-            rows.append(
-                PreviewEvent(
-                    date=step.day,
-                    contract_id=step.contract.id,
-                    summary=step.summary,
-                    lines=lines,
-                    total=total,
-                    deposit=deposit,
-                )
-            )
-    return Preview(contract=contract, next_event=next_event, pending=pending, events=rows)

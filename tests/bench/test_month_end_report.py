@@ -103,7 +103,9 @@ def test_a_process_cpu_is_split_by_kind_of_thread() -> None:
     spinner.join()
     spent = meter.per_item["phase"]
     assert spent["me:threads"] >= 250  # ms for one item
-    assert spent["me"] >= spent["me:threads"]
+    # The process's total and its threads' are read one after the other, in clock ticks of
+    # 10 ms: under load the threads' may come out a tick or two ahead.
+    assert spent["me"] >= spent["me:threads"] - 30
     assert set(spent) == {"me", "me:loop", "me:threads", "me:core"}
 
 

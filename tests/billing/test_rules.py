@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing import lifecycle
 from billing.contract import (
     Cancellation,
     ChangeKind,
@@ -26,7 +27,6 @@ from billing.rules import (
     clear_change,
     new_term,
     schedule_change,
-    term_end,
     uncancel,
     unknown_plan,
 )
@@ -164,9 +164,9 @@ def test_schedule_change_refuses_a_custom_price_naming_both_prices() -> None:
         "900.00 USD",
         "1,000.00 USD",
         "manual change",
-        "`contracts cancel --date`",
-        "`contracts new-term`",
-        "`contracts switch`",
+        "`contracts cancel c1 --date DATE`",
+        "`contracts new-term --from c1 --plan OFFICE`",
+        "`contracts switch c1 --to OFFICE --on DATE`",
     )
 
 
@@ -199,7 +199,7 @@ def test_schedule_change_refuses_the_current_plan() -> None:
         schedule_change(switching(), next_plan=HOT, requested=ALICE, today=TODAY),
         RejectionCode.SAME_PLAN,
         "switch to OFFICE",
-        "`contracts clear-change`",
+        "`contracts clear-change c1`",
     )
 
 
@@ -208,7 +208,7 @@ def test_schedule_change_refuses_a_cancelled_contract() -> None:
         schedule_change(ended(), next_plan=OFFICE, requested=ALICE, today=TODAY),
         RejectionCode.CANCELLED,
         "contract c1 is cancelled; it ended on 2027-03-05",
-        "`contracts new-term`",
+        "`contracts new-term --from c1`",
     )
 
 
@@ -227,7 +227,7 @@ def test_schedule_change_refuses_a_contract_that_has_not_started() -> None:
         RejectionCode.INACTIVE,
         "it starts on 2027-05-01",
         "future contract",
-        "`contracts cancel --date 2027-05-01`",
+        "`contracts cancel c2 --date 2027-05-01`",
     )
 
 
@@ -237,7 +237,7 @@ def test_schedule_change_conflicts_with_a_pending_cancellation() -> None:
         RejectionCode.CONFLICT,
         "manual cancellation on 2027-03-21",
         "requested by alice",
-        "`contracts uncancel`",
+        "`contracts uncancel c1`",
     )
 
 
@@ -246,7 +246,7 @@ def test_schedule_change_conflicts_with_a_cancel_at_next_invoice() -> None:
         schedule_change(leaving(), next_plan=OFFICE, requested=BOB, today=TODAY),
         RejectionCode.CONFLICT,
         "a cancellation scheduled for its next invoice date, 2027-04-01",
-        "`contracts clear-change`",
+        "`contracts clear-change c1`",
     )
 
 
@@ -285,7 +285,7 @@ def test_cancel_at_next_invoice_refusals() -> None:
         cancel_at_next_invoice(inactive(), requested=ALICE, today=TODAY),
         RejectionCode.INACTIVE,
         "it starts on 2027-05-01",
-        "`contracts cancel --date 2027-05-01`",
+        "`contracts cancel c2 --date 2027-05-01`",
     )
 
 
@@ -294,7 +294,7 @@ def test_cancel_at_next_invoice_conflicts_with_a_pending_cancellation() -> None:
         cancel_at_next_invoice(cancelling(), requested=BOB, today=TODAY),
         RejectionCode.CONFLICT,
         "manual cancellation on 2027-03-21",
-        "`contracts uncancel`",
+        "`contracts uncancel c1`",
     )
 
 
@@ -303,7 +303,7 @@ def test_cancel_at_next_invoice_conflicts_with_a_scheduled_next_plan() -> None:
         cancel_at_next_invoice(switching(), requested=BOB, today=TODAY),
         RejectionCode.CONFLICT,
         "a switch to plan OFFICE scheduled for its next invoice date, 2027-04-01",
-        "`contracts clear-change`",
+        "`contracts clear-change c1`",
     )
 
 
@@ -333,7 +333,7 @@ def test_clear_change_refuses_when_nothing_is_scheduled() -> None:
         clear_change(cancelling(), requested=BOB, today=TODAY),
         RejectionCode.NOTHING_SCHEDULED,
         "manual cancellation on 2027-03-21",
-        "`contracts uncancel`",
+        "`contracts uncancel c1`",
     )
     refused(clear_change(ended(), requested=BOB, today=TODAY), RejectionCode.CANCELLED)
 
@@ -483,7 +483,7 @@ def test_cancel_conflicts_with_a_pending_cancellation() -> None:
         cancel(cancelling(), date=date(2027, 3, 25), prorate=True, requested=BOB, today=TODAY),
         RejectionCode.CONFLICT,
         "already has a manual cancellation on 2027-03-21 (prorated, requested by alice)",
-        "`contracts uncancel`",
+        "`contracts uncancel c1`",
     )
 
 
@@ -499,7 +499,7 @@ def test_cancel_conflicts_with_a_scheduled_change(contract: Contract, pending: s
         cancel(contract, date=date(2027, 3, 21), prorate=True, requested=BOB, today=TODAY),
         RejectionCode.CONFLICT,
         pending,
-        "`contracts clear-change`",
+        "`contracts clear-change c1`",
     )
 
 
@@ -561,7 +561,7 @@ def test_uncancel_refuses_without_a_pending_cancellation() -> None:
     refused(
         uncancel(leaving(), requested=BOB, today=TODAY),
         RejectionCode.NOTHING_TO_UNDO,
-        "`contracts clear-change`",
+        "`contracts clear-change c1`",
     )
 
 
@@ -571,7 +571,7 @@ def test_uncancel_refuses_once_the_cancellation_date_has_come(today: date) -> No
         uncancel(cancelling(), requested=BOB, today=today),
         RejectionCode.TOO_LATE,
         "ended at 00:00 on 2027-03-21",
-        "`contracts new-term`",
+        "`contracts new-term --from c1`",
     )
 
 
@@ -605,6 +605,7 @@ def term(
     anchor: date | None = None,
     prorate_first_invoice: bool = True,
     today: date = TODAY,
+    deposit_held: Decimal | None = None,
 ) -> Decision | Rejection:
     """`new_term` with the defaults a caller passes: plan OFFICE, every other value defaulted."""
     return new_term(
@@ -617,6 +618,7 @@ def term(
         prorate_first_invoice=prorate_first_invoice,
         requested=ALICE,
         today=today,
+        deposit_held=deposit_held,
     )
 
 
@@ -648,7 +650,7 @@ def test_new_term_after_an_ended_contract_starts_on_its_end() -> None:
 
 
 def test_new_term_after_a_cancel_at_next_invoice_starts_on_that_date() -> None:
-    assert term_end(leaving()) == date(2027, 4, 1)
+    assert lifecycle.term_end(leaving()) == date(2027, 4, 1)
     decision = accepted(term(leaving()))
     assert decision.contract.start == date(2027, 4, 1)
     assert "a full period: 1,500.00 USD" in decision.effect
@@ -706,7 +708,7 @@ def test_new_term_refuses_when_the_old_contract_is_not_cancelled() -> None:
             RejectionCode.NOT_CANCELLED,
             "contract c1 is not cancelled",
             "Cancel it first",
-            "`contracts switch`",
+            "`contracts switch c1 --to PLAN --on DATE`",
         )
 
 
@@ -762,7 +764,7 @@ def test_new_term_conflicts_with_a_scheduled_next_plan() -> None:
         term(switching()),
         RejectionCode.CONFLICT,
         "a switch to plan OFFICE",
-        "`contracts clear-change`",
+        "`contracts clear-change c1`",
     )
 
 

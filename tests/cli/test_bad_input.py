@@ -8,6 +8,10 @@ they enter history: no UpdateAccepted event for them.
 
 The matrix runs the CLI in-process (the same `app`, with the same environment as a subprocess
 gets) to stay fast; a few cases run `starter.py` as a real process to check exit code and output.
+
+The dev server runs on the real clock, so the cases hold no dates: `{start}`, `{ended_on}`,
+`{ahead}`... are filled, like the contracts' `{role}`, from the server's local date in Berlin when
+the world is built (`world_dates`). Malformed dates such as 2027-02-30 are not dates and stay.
 """
 
 import asyncio
@@ -17,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +31,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner
 
 from store.db import Database
-from termshift.cli._common import Refused, amount_text
-from termshift.cli.app import app
-from termshift.cli.contracts import existing_contract_id, required_date
-from tests.support.cli import Cli, Result, cli_on
+from tests.support.cli import Cli, InProcess, Result, cli_on
+from tests.support.clock import Clock, fill, server_clock
 from tests.support.databases import postgres_database, sqlite_url
 from tests.support.temporal import binary
 from workflows.messages import ContractView
@@ -43,22 +45,6 @@ LONG = "x" * 10_000
 
 
 # --- running the CLI --------------------------------------------------------------------------
-
-
-@dataclass
-class InProcess:
-    """`starter.py` run in this process (the worker runs on this loop, so in a thread)."""
-
-    env: dict[str, str]
-
-    async def __call__(self, *args: str) -> Result:
-        return await asyncio.to_thread(self._invoke, list(args))
-
-    def _invoke(self, args: list[str]) -> Result:
-        result = CliRunner(env=self.env).invoke(app, args, catch_exceptions=True)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise AssertionError(f"`{' '.join(args)[:200]}` raised") from result.exception
-        return Result(result.exit_code, result.stdout, result.stderr)
 
 
 def refused_cleanly(result: Result, *needles: str) -> None:
@@ -82,29 +68,63 @@ class World:
     client: Client
     address: str
     tag: str
+    dates: dict[str, str]
     ids: dict[str, str] = field(default_factory=dict)
 
     def fill(self, text: str) -> str:
-        return text.format(**self.ids, tag=self.tag)
+        """`text` with its placeholders filled: `{role}` (a contract's id), `{renewed_t2}`,
+        `{tag}` and the world's dates (`world_dates`)."""
+        return fill(text, {**self.ids, "tag": self.tag, **self.dates})
 
 
-START = "2026-10-01"
-"""Contracts that are already running start here (the dev server runs on real time)."""
+TIMEZONE = "Europe/Berlin"
+"""The timezone of the world's contracts (location `berlin`): the calendar of their dates."""
+
+
+def world_dates(clock: Clock) -> dict[str, str]:
+    """The world's dates, from the dev server's clock (the real one: nothing here skips time).
+
+    Running contracts start on the first of the previous month: created, they catch up on two
+    invoices, and the period they are billed for is this month.
+    """
+    start = clock.month(-1)
+    month_after_next = clock.month(2)
+    dates = {
+        "start": start,
+        "before_start": clock.month(-2),
+        "before_billed": start + timedelta(days=14),  # after the start, before the billed period
+        # `ended` is cancelled on the first day of its billed period: today or earlier, so it
+        # ends at once (its date is in the past, or today's 00:00 has passed).
+        "ended_on": clock.month(0),
+        # After the running contracts' next invoice date (the first of next month):
+        "ahead": clock.month(1) + timedelta(days=14),  # the 15th: a date ahead, for any command
+        "renewed_on": month_after_next,  # `renewed` ends here and its new term starts
+        "overlap": month_after_next + timedelta(days=9),  # the 10th: before `cancelling` ends
+        "cancelling_on": month_after_next + timedelta(days=14),  # the 15th: `cancelling` ends
+        "ahead_later": month_after_next + timedelta(days=19),  # the 20th: after that
+        # `future` starts a year ahead, on the first of a month.
+        "future_start": clock.month(12),
+        "before_future": clock.month(11),
+    }
+    # All different: a message that must name one of them cannot pass by naming another.
+    assert len(set(dates.values())) == len(dates), dates
+    return {name: str(day) for name, day in dates.items()}
+
 
 ROLES: dict[str, tuple[str, ...]] = {
-    "active": ("--plan", "hot-desk", "--start", START),
-    "future": ("--plan", "hot-desk", "--start", "2031-03-01"),
-    "custom": ("--plan", "hot-desk", "--start", START, "--price", "1200.00"),
-    "ended": ("--plan", "hot-desk", "--start", START),
-    "cancelling": ("--plan", "hot-desk", "--start", START),
-    "renewed": ("--plan", "hot-desk", "--start", START),
-    "unicode": ("--plan", "hot-desk", "--start", START),
+    "active": ("--plan", "hot-desk", "--start", "{start}"),
+    "future": ("--plan", "hot-desk", "--start", "{future_start}"),
+    "custom": ("--plan", "hot-desk", "--start", "{start}", "--price", "1200.00"),
+    "ended": ("--plan", "hot-desk", "--start", "{start}"),
+    "cancelling": ("--plan", "hot-desk", "--start", "{start}"),
+    "renewed": ("--plan", "hot-desk", "--start", "{start}"),
+    "unicode": ("--plan", "hot-desk", "--start", "{start}"),
 }
 
 
-async def build_world(run: InProcess, tag: str) -> dict[str, str]:
+async def build_world(run: InProcess, tag: str, dates: dict[str, str]) -> dict[str, str]:
     setup = [
-        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", "Europe/Berlin",
+        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", TIMEZONE,
          "--currency", "EUR"),
         ("locations", "add", "london", "--name", "London", "--timezone", "Europe/London",
          "--currency", "GBP"),
@@ -120,16 +140,21 @@ async def build_world(run: InProcess, tag: str) -> dict[str, str]:
         result = await run(*args, "--reason", "setup")
         assert result.code == 0, result.err
     ids = {role: f"{role}-{tag}" for role in ROLES}
+    values = {**ids, **dates}
     for role, terms in ROLES.items():
-        created = await run("contracts", "create", "--id", ids[role], "--customer", "ada", *terms)
+        created = await run(
+            "contracts", "create", "--id", ids[role], "--customer", "ada",
+            *(fill(term, values) for term in terms),
+        )  # fmt: skip
         assert created.code == 0, created.err
     for args in (
-        ("contracts", "cancel", ids["ended"], "--date", "2026-11-01"),  # retroactive: ends now
-        ("contracts", "cancel", ids["cancelling"], "--date", "2027-01-15"),
-        ("contracts", "cancel", ids["renewed"], "--date", "2027-01-01"),
-        ("contracts", "new-term", "--from", ids["renewed"], "--plan", "fixed"),
+        # Today or earlier: it ends at once, and the CLI wants that confirmed (`--yes`).
+        ("contracts", "cancel", "{ended}", "--date", "{ended_on}", "--yes"),
+        ("contracts", "cancel", "{cancelling}", "--date", "{cancelling_on}"),
+        ("contracts", "cancel", "{renewed}", "--date", "{renewed_on}"),
+        ("contracts", "new-term", "--from", "{renewed}", "--plan", "fixed"),
     ):
-        result = await run(*args, "--reason", "setup")
+        result = await run(*(fill(arg, values) for arg in args), "--reason", "setup")
         assert result.code == 0, result.err
     ids["renewed_t2"] = f"{ids['renewed']}-t2"
     return ids
@@ -151,8 +176,9 @@ async def world_on(
             client=dev_env.client,
             address=dev_env.client.service_client.config.target_host,
             tag=tag,
+            dates=world_dates(await server_clock(dev_env, TIMEZONE)),
         )
-        world.ids = await build_world(run, tag)
+        world.ids = await build_world(run, tag, world.dates)
         await wait_ended(world, world.ids["ended"])
         yield world
         database.dispose()
@@ -314,21 +340,21 @@ HANDLER = "handler"
 # (case id, argv with {role} placeholders, substrings of the message, what may change)
 CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     # unknown ids
-    ("unknown contract: cancel", ("contracts", "cancel", "nosuch", "--date", "2027-01-15"),
+    ("unknown contract: cancel", ("contracts", "cancel", "nosuch", "--date", "{ahead}"),
      ("There is no contract nosuch", "contracts list"), NOTHING),
     ("unknown contract: show", ("contracts", "show", "nosuch"), ("nosuch",), NOTHING),
     ("unknown contract: new-term", ("contracts", "new-term", "--from", "nosuch"),
      ("nosuch",), NOTHING),
     ("unknown contract: switch", ("contracts", "switch", "nosuch", "--to", "fixed", "--on",
-     "2027-01-01"), ("nosuch",), NOTHING),
+     "{ahead}"), ("nosuch",), NOTHING),
     ("unknown customer", ("contracts", "create", "--customer", "nobody", "--plan", "hot-desk",
-     "--start", "2031-01-01"), ("No customer 'nobody'",), NOTHING),
+     "--start", "{future_start}"), ("No customer 'nobody'",), NOTHING),
     ("unknown plan: create", ("contracts", "create", "--customer", "ada", "--plan", "nothing",
-     "--start", "2031-01-01"), ("No plan 'nothing'",), NOTHING),
+     "--start", "{future_start}"), ("No plan 'nothing'",), NOTHING),
     ("unknown plan: change", ("contracts", "change", "{active}", "--next-plan", "nothing"),
      ("No plan 'nothing'", "add the plan"), NOTHING),
     ("unknown plan: switch", ("contracts", "switch", "{active}", "--to", "nothing", "--on",
-     "2026-12-15"), ("No plan 'nothing'",), NOTHING),
+     "{ahead}"), ("No plan 'nothing'",), NOTHING),
     ("unknown plan: new-term", ("contracts", "new-term", "--from", "{cancelling}", "--plan",
      "nothing"), ("No plan 'nothing'",), NOTHING),
     ("unknown location: plan", ("plans", "add", "p", "--location", "nowhere", "--name", "P",
@@ -337,7 +363,7 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("plan of another location", ("contracts", "change", "{active}", "--next-plan", "soho"),
      ("soho",), AUDITED),
     # wrong types
-    ("--prorate maybe", ("contracts", "cancel", "{active}", "--date", "2027-01-15", "--prorate",
+    ("--prorate maybe", ("contracts", "cancel", "{active}", "--date", "{ahead}", "--prorate",
      "maybe"), ("maybe",), NOTHING),
     ("number for a date", ("contracts", "cancel", "{active}", "--date", "15"),
      ("'15' is not a date", "YYYY-MM-DD"), NOTHING),
@@ -356,7 +382,7 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("1.2.3: cancel", ("contracts", "cancel", "{active}", "--date", "1.2.3"),
      ("'1.2.3' is not a date",), NOTHING),
     ("1.2.3: anchor", ("contracts", "create", "--customer", "ada", "--plan", "hot-desk",
-     "--start", "2031-01-01", "--anchor", "1.2.3"), ("'1.2.3' is not a date",), NOTHING),
+     "--start", "{future_start}", "--anchor", "1.2.3"), ("'1.2.3' is not a date",), NOTHING),
     ("2027-02-30: switch", ("contracts", "switch", "{active}", "--to", "fixed", "--on",
      "2027-02-30"), ("'2027-02-30' is not a date",), NOTHING),
     ("2027-02-30: new-term", ("contracts", "new-term", "--from", "{cancelling}", "--start",
@@ -373,17 +399,17 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("1.234 EUR: plan price", ("plans", "add", "p", "--location", "berlin", "--name", "P",
      "--price", "1.234"), ("more decimals than EUR allows (2)",), NOTHING),
     ("1e999: contract price", ("contracts", "create", "--customer", "ada", "--plan", "hot-desk",
-     "--start", "2031-01-01", "--price", "1e999"), ("too large",), NOTHING),
+     "--start", "{future_start}", "--price", "1e999"), ("too large",), NOTHING),
     ("1.234: contract price", ("contracts", "create", "--customer", "ada", "--plan", "hot-desk",
-     "--start", "2031-01-01", "--price", "1.234"), ("decimals",), NOTHING),
+     "--start", "{future_start}", "--price", "1.234"), ("decimals",), NOTHING),
     ("1.2.3: switch price", ("contracts", "switch", "{active}", "--to", "fixed", "--on",
-     "2026-12-15", "--price", "1.2.3"), ("'1.2.3' is not an amount",), NOTHING),
+     "{ahead}", "--price", "1.2.3"), ("'1.2.3' is not an amount",), NOTHING),
     ("NaN: switch price", ("contracts", "switch", "{active}", "--to", "fixed", "--on",
-     "2026-12-15", "--price", "NaN"), ("not an amount",), NOTHING),
+     "{ahead}", "--price", "NaN"), ("not an amount",), NOTHING),
     ("1e999: switch price", ("contracts", "switch", "{active}", "--to", "fixed", "--on",
-     "2026-12-15", "--price", "1e999"), ("too large",), NOTHING),
+     "{ahead}", "--price", "1e999"), ("too large",), NOTHING),
     ("1.234: switch price", ("contracts", "switch", "{active}", "--to", "fixed", "--on",
-     "2026-12-15", "--price", "1.234"), ("more decimals than EUR allows",), NOTHING),
+     "{ahead}", "--price", "1.234"), ("more decimals than EUR allows",), NOTHING),
     ("1e999: new-term price", ("contracts", "new-term", "--from", "{cancelling}", "--price",
      "1e999"), ("too large",), NOTHING),
     ("1.234: new-term price", ("contracts", "new-term", "--from", "{cancelling}", "--price",
@@ -396,9 +422,9 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("negative deposit", ("plans", "add", "p", "--location", "berlin", "--name", "P", "--price",
      "5", "--deposit", "-1"), ("negative",), NOTHING),
     ("negative contract price", ("contracts", "create", "--customer", "ada", "--plan",
-     "hot-desk", "--start", "2031-01-01", "--price", "-5"), ("negative",), NOTHING),
+     "hot-desk", "--start", "{future_start}", "--price", "-5"), ("negative",), NOTHING),
     ("zero switch price", ("contracts", "switch", "{active}", "--to", "fixed", "--on",
-     "2026-12-15", "--price", "0"), ("zero",), NOTHING),
+     "{ahead}", "--price", "0"), ("zero",), NOTHING),
     ("negative new-term price", ("contracts", "new-term", "--from", "{cancelling}", "--price",
      "-900"), ("negative",), NOTHING),
     # unknown currency or timezone
@@ -409,14 +435,14 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("timezone as a path", ("locations", "add", "x", "--name", "X", "--timezone",
      "../../etc/passwd", "--currency", "EUR"), ("timezone",), NOTHING),
     # cancellation before the contract's start, or before the billed period
-    ("cancel before start: future", ("contracts", "cancel", "{future}", "--date", "2031-02-01"),
-     ("2031-02-01", "2031-03-01"), NOTHING),
-    ("cancel before start: active", ("contracts", "cancel", "{active}", "--date", "2026-09-01"),
-     ("2026-09-01",), NOTHING),
-    ("cancel before billed period", ("contracts", "cancel", "{active}", "--date", "2026-10-15"),
-     ("2026-10-15",), NOTHING),
+    ("cancel before start: future", ("contracts", "cancel", "{future}", "--date",
+     "{before_future}"), ("{before_future}", "{future_start}"), NOTHING),
+    ("cancel before start: active", ("contracts", "cancel", "{active}", "--date",
+     "{before_start}"), ("{before_start}",), NOTHING),
+    ("cancel before billed period", ("contracts", "cancel", "{active}", "--date",
+     "{before_billed}"), ("{before_billed}",), NOTHING),
     ("switch before start", ("contracts", "switch", "{future}", "--to", "fixed", "--on",
-     "2031-01-01"), ("2031-01-01",), NOTHING),
+     "{before_future}"), ("{before_future}",), NOTHING),
     # automated change with a custom price (R5)
     ("automated change, custom price", ("contracts", "change", "{custom}", "--next-plan",
      "fixed"), ("1,200.00", "1,500.00", "switch"), NOTHING),
@@ -424,23 +450,23 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "hot-desk"), ("hot-desk",), NOTHING),
     # any change on an ended contract
     ("ended: change", ("contracts", "change", "{ended}", "--next-plan", "fixed"),
-     ("ended on 2026-11-01",), NOTHING),
-    ("ended: cancel", ("contracts", "cancel", "{ended}", "--date", "2027-01-15"),
-     ("ended on 2026-11-01",), NOTHING),
-    ("ended: uncancel", ("contracts", "uncancel", "{ended}"), ("ended on 2026-11-01",), NOTHING),
-    ("ended: switch", ("contracts", "switch", "{ended}", "--to", "fixed", "--on", "2027-01-15"),
-     ("ended on 2026-11-01",), NOTHING),
+     ("ended on {ended_on}",), NOTHING),
+    ("ended: cancel", ("contracts", "cancel", "{ended}", "--date", "{ahead}"),
+     ("ended on {ended_on}",), NOTHING),
+    ("ended: uncancel", ("contracts", "uncancel", "{ended}"), ("ended on {ended_on}",), NOTHING),
+    ("ended: switch", ("contracts", "switch", "{ended}", "--to", "fixed", "--on", "{ahead}"),
+     ("ended on {ended_on}",), NOTHING),
     ("ended: create again", ("contracts", "create", "--id", "{ended}", "--customer", "ada",
-     "--plan", "hot-desk", "--start", START), ("has ended",), NOTHING),
+     "--plan", "hot-desk", "--start", "{start}"), ("has ended",), NOTHING),
     # double cancellation, and changes while a cancellation is pending (R10)
-    ("double cancel", ("contracts", "cancel", "{cancelling}", "--date", "2027-01-20"),
-     ("2027-01-15", "uncancel"), NOTHING),
+    ("double cancel", ("contracts", "cancel", "{cancelling}", "--date", "{ahead_later}"),
+     ("{cancelling_on}", "uncancel"), NOTHING),
     ("cancel at next invoice while cancelling", ("contracts", "cancel-at-next-invoice",
-     "{cancelling}"), ("2027-01-15", "uncancel"), NOTHING),
+     "{cancelling}"), ("{cancelling_on}", "uncancel"), NOTHING),
     ("change while cancelling", ("contracts", "change", "{cancelling}", "--next-plan", "fixed"),
-     ("2027-01-15", "uncancel"), NOTHING),
+     ("{cancelling_on}", "uncancel"), NOTHING),
     ("switch while cancelling", ("contracts", "switch", "{cancelling}", "--to", "fixed", "--on",
-     "2026-12-15"), ("2027-01-15", "uncancel"), NOTHING),
+     "{ahead}"), ("{cancelling_on}", "uncancel"), NOTHING),
     ("uncancel with nothing to undo", ("contracts", "uncancel", "{active}"),
      ("no pending manual cancellation",), NOTHING),
     ("clear-change with nothing scheduled", ("contracts", "clear-change", "{active}"),
@@ -449,11 +475,11 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("new term of a running contract", ("contracts", "new-term", "--from", "{active}"),
      ("cancel",), NOTHING),
     ("new term overlapping the current one", ("contracts", "new-term", "--from", "{cancelling}",
-     "--start", "2027-01-10"), ("2027-01-10", "2027-01-15"), NOTHING),
+     "--start", "{overlap}"), ("{overlap}", "{cancelling_on}"), NOTHING),
     ("a second new term", ("contracts", "new-term", "--from", "{renewed}"),
      ("{renewed_t2}",), NOTHING),
     ("create over an existing id", ("contracts", "create", "--id", "{active}", "--customer",
-     "ada", "--plan", "fixed", "--start", "2031-01-01"), ("other terms",), NOTHING),
+     "ada", "--plan", "fixed", "--start", "{future_start}"), ("other terms",), NOTHING),
     # very long strings
     ("10k location id", ("locations", "add", LONG, "--name", "X", "--timezone", "UTC",
      "--currency", "EUR"), ("id:",), NOTHING),
@@ -461,11 +487,11 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "--email", "c@example.com"), ("name:", "200"), NOTHING),
     ("10k email", ("customers", "add", "c", "--location", "berlin", "--name", "C", "--email",
      LONG + "@example.com"), ("email:",), NOTHING),
-    ("10k reason", ("contracts", "cancel", "{active}", "--date", "2027-01-15", "--reason", LONG),
+    ("10k reason", ("contracts", "cancel", "{active}", "--date", "{ahead}", "--reason", LONG),
      ("reason:", "2000"), NOTHING),
-    ("10k actor", ("contracts", "cancel", "{active}", "--date", "2027-01-15", "--actor", LONG),
+    ("10k actor", ("contracts", "cancel", "{active}", "--date", "{ahead}", "--actor", LONG),
      ("actor:", "200"), NOTHING),
-    ("10k contract id: cancel", ("contracts", "cancel", LONG, "--date", "2027-01-15"),
+    ("10k contract id: cancel", ("contracts", "cancel", LONG, "--date", "{ahead}"),
      ("There is no contract", "(10000 characters)", "1 to 64"), NOTHING),
     ("10k contract id: show", ("contracts", "show", LONG), ("1 to 64",), NOTHING),
     ("10k contract id: preview", ("contracts", "preview", LONG), ("1 to 64",), NOTHING),
@@ -474,7 +500,7 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("10k next plan", ("contracts", "change", "{active}", "--next-plan", LONG),
      ("next_plan:",), NOTHING),
     ("10k new contract id", ("contracts", "create", "--id", LONG, "--customer", "ada", "--plan",
-     "hot-desk", "--start", "2031-01-01"), ("id:",), NOTHING),
+     "hot-desk", "--start", "{future_start}"), ("id:",), NOTHING),
     ("10k new-term id", ("contracts", "new-term", "--from", "{cancelling}", "--id", LONG),
      ("id:",), NOTHING),
     ("10k customer filter", ("contracts", "list", "--customer", LONG), (), "listed"),
@@ -482,8 +508,8 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("non-ASCII customer id", ("customers", "add", "zoë", "--location", "berlin", "--name",
      "Zoë", "--email", "zoe@example.com"), ("id:",), NOTHING),
     ("non-ASCII contract id", ("contracts", "create", "--id", "vertrag-ü", "--customer", "ada",
-     "--plan", "hot-desk", "--start", "2031-01-01"), ("id:",), NOTHING),
-    ("non-ASCII unknown contract", ("contracts", "cancel", "vertrag-ü", "--date", "2027-01-15"),
+     "--plan", "hot-desk", "--start", "{future_start}"), ("id:",), NOTHING),
+    ("non-ASCII unknown contract", ("contracts", "cancel", "vertrag-ü", "--date", "{ahead}"),
      ("There is no contract 'vertrag-ü'", "1 to 64"), NOTHING),
     ("non-ASCII unknown plan", ("contracts", "change", "{active}", "--next-plan", "büro"),
      ("No plan 'büro'",), NOTHING),
@@ -492,7 +518,7 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("non-ASCII digits in a price", ("plans", "add", "p", "--location", "berlin", "--name", "P",
      "--price", "١٥٠٠"), ("not an amount",), NOTHING),
     ("non-ASCII digits in a switch price", ("contracts", "switch", "{active}", "--to", "fixed",
-     "--on", "2026-12-15", "--price", "١٥٠٠"), ("not an amount",), NOTHING),
+     "--on", "{ahead}", "--price", "١٥٠٠"), ("not an amount",), NOTHING),
 ]  # fmt: skip
 
 
@@ -590,8 +616,8 @@ async def test_non_ascii_names_and_reasons_round_trip(any_world: World) -> None:
     ("args", "needles"),
     [
         (("contracts", "cancel", "{active}", "--date", "2026-02-30"), ("is not a date",)),
-        (("contracts", "cancel", LONG, "--date", "2027-01-15"), ("contract id",)),
-        (("contracts", "switch", "{active}", "--to", "fixed", "--on", "2026-12-15", "--price",
+        (("contracts", "cancel", LONG, "--date", "{ahead}"), ("contract id",)),
+        (("contracts", "switch", "{active}", "--to", "fixed", "--on", "{ahead}", "--price",
           "1e999"), ("too large",)),
     ],
 )  # fmt: skip
@@ -639,9 +665,9 @@ RAW_CASES: list[tuple[str, str, str, tuple[str, ...], str, str]] = [
     ("date as a number", "active", "cancel", (payload(date=20270115),), "date", NOTHING),
     ("date 2027-02-30", "active", "cancel", (payload(date="2027-02-30"),), "date", NOTHING),
     ("date 1.2.3", "active", "cancel", (payload(date="1.2.3"),), "date", NOTHING),
-    ("prorate maybe", "active", "cancel", (payload(date="2027-01-15", prorate="maybe"),),
+    ("prorate maybe", "active", "cancel", (payload(date="{ahead}", prorate="maybe"),),
      "prorate", NOTHING),
-    ("actor a number", "active", "cancel", ('{"date": "2027-01-15", "actor": 5}',), "actor",
+    ("actor a number", "active", "cancel", ('{"date": "{ahead}", "actor": 5}',), "actor",
      NOTHING),
     ("payload a list", "active", "cancel", ("[]",), "object", NOTHING),
     ("payload a string", "active", "cancel", ('"cancel"',), "object", NOTHING),
@@ -653,39 +679,39 @@ RAW_CASES: list[tuple[str, str, str, tuple[str, ...], str, str]] = [
     ("price Infinity", "cancelling", "new_term", (payload(price="Infinity"),), "price", NOTHING),
     ("price 1e999 number", "cancelling", "new_term", ('{"actor": "m", "price": 1e999}',),
      "price", NOTHING),
-    ("price a word", "cancelling", "switch", (payload(to_plan="fixed", on="2027-01-01",
+    ("price a word", "cancelling", "switch", (payload(to_plan="fixed", on="{ahead}",
      price="cheap"),), "price", NOTHING),
     ("price -5", "cancelling", "new_term", (payload(price="-5"),), "price", NOTHING),
     ("price 1.234", "cancelling", "new_term", (payload(price="1.234"),), "decimals", NOTHING),
     ("price 1e999 text", "cancelling", "new_term", (payload(price="1e999"),), "price", NOTHING),
-    ("switch price 1.234", "active", "switch", (payload(to_plan="fixed", on="2026-12-15",
+    ("switch price 1.234", "active", "switch", (payload(to_plan="fixed", on="{ahead}",
      price="1.234"),), "decimals", NOTHING),
     # missing required fields
-    ("no actor", "active", "cancel", ('{"date": "2027-01-15"}',), "actor", NOTHING),
+    ("no actor", "active", "cancel", ('{"date": "{ahead}"}',), "actor", NOTHING),
     ("no date", "active", "cancel", (payload(),), "date", NOTHING),
     ("no next_plan", "active", "schedule_change", (payload(),), "next_plan", NOTHING),
-    ("no to_plan", "active", "switch", (payload(on="2027-01-01"),), "to_plan", NOTHING),
-    ("empty actor", "active", "cancel", ('{"date": "2027-01-15", "actor": ""}',), "actor",
+    ("no to_plan", "active", "switch", (payload(on="{ahead}"),), "to_plan", NOTHING),
+    ("empty actor", "active", "cancel", ('{"date": "{ahead}", "actor": ""}',), "actor",
      NOTHING),
     # unknown field names
-    ("unknown field", "active", "cancel", (payload(date="2027-01-15", bogus=1),), "bogus",
+    ("unknown field", "active", "cancel", (payload(date="{ahead}", bogus=1),), "bogus",
      NOTHING),
     ("misspelt field", "active", "schedule_change", (payload(next_plan="fixed", nextplan="x"),),
      "nextplan", NOTHING),
-    ("snake/kebab", "active", "cancel", (payload(**{"date": "2027-01-15", "pro-rate": True}),),
+    ("snake/kebab", "active", "cancel", (payload(**{"date": "{ahead}", "pro-rate": True}),),
      "pro-rate", NOTHING),
     # no input, two inputs
     ("no input", "active", "cancel", (), "", NOTHING),
     ("two inputs", "active", "uncancel", (payload(), payload()), "", NOTHING),
-    ("two inputs, cancel", "active", "cancel", (payload(date="2027-01-15"),
-     payload(date="2027-01-20")), "", NOTHING),
+    ("two inputs, cancel", "active", "cancel", (payload(date="{ahead}"),
+     payload(date="{ahead_later}")), "", NOTHING),
     # unknown update
     ("unknown update name", "active", "cancel_everything", (payload(),), "cancel_everything",
      NOTHING),
     # very long strings, non-ASCII ids
-    ("10k actor", "active", "cancel", (payload(date="2027-01-15", actor=LONG),), "actor",
+    ("10k actor", "active", "cancel", (payload(date="{ahead}", actor=LONG),), "actor",
      NOTHING),
-    ("10k reason", "active", "cancel", (payload(date="2027-01-15", reason=LONG),), "reason",
+    ("10k reason", "active", "cancel", (payload(date="{ahead}", reason=LONG),), "reason",
      NOTHING),
     ("10k next_plan", "active", "schedule_change", (payload(next_plan=LONG),), "next_plan",
      NOTHING),
@@ -693,14 +719,14 @@ RAW_CASES: list[tuple[str, str, str, tuple[str, ...], str, str]] = [
     ("non-ASCII new-term id", "cancelling", "new_term", (payload(id="vertrag-ü"),), "",
      NOTHING),
     # the rules, raw: refused by the validator before history
-    ("cancel before start", "future", "cancel", (payload(date="2031-02-01"),), "2031-03-01",
-     NOTHING),
-    ("double cancellation", "cancelling", "cancel", (payload(date="2027-01-20"),), "uncancel",
+    ("cancel before start", "future", "cancel", (payload(date="{before_future}"),),
+     "{future_start}", NOTHING),
+    ("double cancellation", "cancelling", "cancel", (payload(date="{ahead_later}"),), "uncancel",
      NOTHING),
     ("custom price change", "custom", "schedule_change", (payload(next_plan="fixed"),),
      "1,200.00", NOTHING),
-    ("new term overlapping", "cancelling", "new_term", (payload(start="2027-01-10"),),
-     "2027-01-15", NOTHING),
+    ("new term overlapping", "cancelling", "new_term", (payload(start="{overlap}"),),
+     "{cancelling_on}", NOTHING),
     ("second new term", "renewed", "new_term", (payload(),), "-t2", NOTHING),
     # decided in the handler (the plan is read from the database): audited by design
     ("unknown plan", "active", "schedule_change", (payload(next_plan="nothing"),),
@@ -722,9 +748,10 @@ async def test_raw_update_is_rejected_before_history(
 ) -> None:
     contract_id = world.ids[role]
     before = await capture(world, [f"{{{role}}}"])
-    update_id, result = await asyncio.to_thread(temporal_update, world, contract_id, name, *inputs)
+    filled = [world.fill(value) for value in inputs]
+    update_id, result = await asyncio.to_thread(temporal_update, world, contract_id, name, *filled)
     assert result.code != 0, (result.out, result.err)
-    assert needle in result.out + result.err, (result.out, result.err)
+    assert world.fill(needle) in result.out + result.err, (result.out, result.err)
     accepted = await accepted_update_ids(world, contract_id)
     if effect == AUDITED:
         assert update_id in accepted  # by design: the handler decides, then audits
@@ -741,35 +768,11 @@ async def test_raw_update_is_rejected_before_history(
 async def test_raw_update_on_an_ended_contract(world: World) -> None:
     before = await capture(world, ["{ended}"])
     _, result = await asyncio.to_thread(
-        temporal_update, world, world.ids["ended"], "cancel", payload(date="2027-01-15")
+        temporal_update, world, world.ids["ended"], "cancel", world.fill(payload(date="{ahead}"))
     )
     assert result.code != 0
     assert "completed" in (result.out + result.err).lower()
     await assert_unchanged(world, before)
-
-
-# --- the CLI's own checks, without a server ------------------------------------------------------
-
-
-@pytest.mark.parametrize("text", ["20270115", "2027-W03-5", "2027-01-15T00:00", "２０２７-01-15"])
-def test_dates_are_written_yyyy_mm_dd_only(text: str) -> None:
-    with pytest.raises(Refused, match="write it as YYYY-MM-DD"):
-        required_date(text, "Date")
-    assert required_date("2027-01-15", "Date").isoformat() == "2027-01-15"
-
-
-@pytest.mark.parametrize("text", [LONG, "vertrag-ü", "-leading-dash", ""])
-def test_contract_ids_that_cannot_exist_are_refused_briefly(text: str) -> None:
-    with pytest.raises(Refused, match="1 to 64") as refused:
-        existing_contract_id(text)
-    assert len(str(refused.value)) < 300
-    assert existing_contract_id("c-1.t2_x") == "c-1.t2_x"
-
-
-def test_amounts_are_ascii() -> None:
-    with pytest.raises(Refused, match="not an amount"):
-        amount_text("١٥٠٠")
-    assert amount_text("1500.00") == "1500.00"
 
 
 # --- raw signals: a signal cannot answer, so its refusal is kept in `state` and audited ---------
@@ -791,12 +794,12 @@ RAW_SIGNALS: list[tuple[str, str, tuple[str, ...], str]] = [
     ("no input", "cancel", (), "got 0 inputs"),
     ("two inputs", "uncancel", (payload(), payload()), "got 2 inputs"),
     ("date 2027-02-30", "cancel", (payload(date="2027-02-30"),), "date:"),
-    ("prorate maybe", "cancel", (payload(date="2027-01-15", prorate="maybe"),), "prorate:"),
+    ("prorate maybe", "cancel", (payload(date="{ahead}", prorate="maybe"),), "prorate:"),
     ("missing date", "cancel", (payload(),), "date: Field required"),
-    ("unknown field", "cancel", (payload(date="2027-01-15", bogus=1),), "bogus:"),
-    ("payload a list", "cancel", ("[]",), "valid dictionary"),
+    ("unknown field", "cancel", (payload(date="{ahead}", bogus=1),), "bogus:"),
+    ("payload a list", "cancel", ("[]",), "expected one JSON object as input, got a list"),
     ("price a word", "new_term", (payload(price="cheap"),), "price:"),
-    ("10k actor", "cancel", (payload(date="2027-01-15", actor=LONG),), "actor:"),
+    ("10k actor", "cancel", (payload(date="{ahead}", actor=LONG),), "actor:"),
     ("unknown command", "cancel_everything", (payload(),), "Unknown command"),
     ("the rules: nothing to undo", "uncancel", (payload(),), "no pending manual cancellation"),
 ]  # fmt: skip
@@ -814,7 +817,8 @@ async def test_raw_signal_is_refused_where_an_admin_sees_it(
     rows = snapshot(world.database)
     state = await handle.query("state", result_type=ContractView)
 
-    result = await asyncio.to_thread(temporal_signal, world, contract_id, name, *inputs)
+    filled = [world.fill(value) for value in inputs]
+    result = await asyncio.to_thread(temporal_signal, world, contract_id, name, *filled)
 
     assert result.code == 0, (result.out, result.err)  # the server takes any signal
     for _ in range(200):

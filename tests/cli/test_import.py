@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,18 @@ from activities.imports import register_contracts
 from billing.contract import Command, new_contract
 from store import repository
 from store.db import Database
-from tests.support.cli import Cli, seed
+from tests.support.cli import SEED_TIMEZONE, Cli, seed
+from tests.support.clock import Clock, fill, server_clock
 from workflows import workflow_id
 
 pytestmark = pytest.mark.devserver
 
 HEADER = "id,customer,plan,start,price,anchor,prorate_first_invoice"
+
+
+async def berlin(dev_env: WorkflowEnvironment) -> Clock:
+    """The dev server's clock in the seeded location's timezone."""
+    return await server_clock(dev_env, SEED_TIMEZONE)
 
 
 def write_csv(tmp_path: Path, *lines: str, header: str = HEADER) -> Path:
@@ -32,14 +37,16 @@ async def test_import_records_every_contract_and_starts_its_workflow(
 ) -> None:
     await seed(cli)
     run = uuid.uuid4().hex[:6]  # workflow ids are unique on the shared server
-    this_month = datetime.now(UTC).date().replace(day=1)
+    clock = await berlin(dev_env)
+    this_month = clock.month(0)
+    later_start, later_anchor = clock.in_next_year(3, 21), clock.in_next_year(3, 1)
     billed_now, later, custom = f"i1-{run}", f"i2-{run}", f"i3-{run}"
     path = write_csv(
         tmp_path,
         f"{billed_now},ada,hot-desk,{this_month},,,",
-        f"{later},ada,hot-desk,2031-03-21,,2031-03-01,true",
+        f"{later},ada,hot-desk,{later_start},,{later_anchor},true",
         "",  # a blank line is skipped
-        f"{custom},ada,fixed,2031-01-15,850.00,,false",
+        f"{custom},ada,fixed,{clock.in_next_year(1, 15)},850.00,,false",
     )
 
     checked = await cli("contracts", "import", str(path), "--check", "--json")
@@ -69,7 +76,7 @@ async def test_import_records_every_contract_and_starts_its_workflow(
     assert shown["workflow_status"] == "running"
     later_shown = (await cli("contracts", "show", later, "--json")).json()
     assert later_shown["contract"]["prorate_first_invoice"] is True
-    assert later_shown["next_invoice_date"] == "2031-03-21"
+    assert later_shown["next_invoice_date"] == str(later_start)
 
     # The contract that began this month is billed by its workflow, once.
     for _ in range(100):
@@ -100,13 +107,14 @@ async def test_an_interrupted_import_is_finished_by_importing_again(
     cli = sqlite_cli
     await seed(cli)
     contract_id = f"half-{uuid.uuid4().hex[:6]}"
-    path = write_csv(tmp_path, f"{contract_id},ada,hot-desk,2031-05-01,,,")
+    start = (await berlin(dev_env)).in_next_year(5, 1)
+    path = write_csv(tmp_path, f"{contract_id},ada,hot-desk,{start},,,")
     database = Database(cli.env["TERMSHIFT_DATABASE_URL"])
     with database.session() as session:
         plan = repository.get_plan(session, "hot-desk")
         location = repository.get_location(session, plan.location_id)
     contract = new_contract(
-        id=contract_id, customer_id="ada", location=location, plan=plan, start=date(2031, 5, 1)
+        id=contract_id, customer_id="ada", location=location, plan=plan, start=start
     )
     register_contracts(database, [contract], Command(actor="maria"), key=workflow_id)
     database.dispose()
@@ -118,26 +126,32 @@ async def test_an_interrupted_import_is_finished_by_importing_again(
     assert description.status is WorkflowExecutionStatus.RUNNING
     shown = (await cli("contracts", "show", contract_id, "--json")).json()
     assert shown["workflow_status"] == "running"
-    assert shown["next_invoice_date"] == "2031-05-01"
+    assert shown["next_invoice_date"] == str(start)
 
 
 async def test_import_refuses_every_wrong_line_and_imports_nothing(
-    sqlite_cli: Cli, tmp_path: Path
+    sqlite_cli: Cli, dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     cli = sqlite_cli
     await seed(cli)
+    clock = await berlin(dev_env)
+    jan_1, jan_5, feb_1 = (
+        clock.in_next_year(1, 1),
+        clock.in_next_year(1, 5),
+        clock.in_next_year(2, 1),
+    )
     path = write_csv(
         tmp_path,
-        "ok-1,ada,hot-desk,2031-01-01,,,",
+        f"ok-1,ada,hot-desk,{jan_1},,,",
         "bad-date,ada,hot-desk,2031-13-01,,,",
-        "nobody-1,nobody,hot-desk,2031-01-01,,,",
-        "ok-1,ada,hot-desk,2031-02-01,,,",
-        "no-prorate,ada,fixed,2031-01-05,,2031-01-01,true",
-        "maybe,ada,hot-desk,2031-01-01,,,perhaps",
-        "negative,ada,hot-desk,2031-01-01,-5,,",
-        "too-many,ada,hot-desk,2031-01-01,,,,extra",
-        ",ada,hot-desk,2031-01-01,,,",
-        "bad id!,ada,hot-desk,2031-01-01,,,",
+        f"nobody-1,nobody,hot-desk,{jan_1},,,",
+        f"ok-1,ada,hot-desk,{feb_1},,,",
+        f"no-prorate,ada,fixed,{jan_5},,{jan_1},true",
+        f"maybe,ada,hot-desk,{jan_1},,,perhaps",
+        f"negative,ada,hot-desk,{jan_1},-5,,",
+        f"too-many,ada,hot-desk,{jan_1},,,,extra",
+        f",ada,hot-desk,{jan_1},,,",
+        f"bad id!,ada,hot-desk,{jan_1},,,",
     )
     result = await cli("contracts", "import", str(path))
     assert result.code == 2, (result.out, result.err)
@@ -164,17 +178,18 @@ async def test_import_refuses_every_wrong_line_and_imports_nothing(
     ("content", "message"),
     [
         ("id,customer,plan\nc1,ada,hot-desk\n", "missing: start"),
-        ("id,customer,plan,start,colour\nc1,ada,hot-desk,2031-01-01,red\n", "unknown: 'colour'"),
+        ("id,customer,plan,start,colour\nc1,ada,hot-desk,{start},red\n", "unknown: 'colour'"),
         ("id,customer,plan,start,id\n", "a column is named twice"),
         (f"{HEADER}\n", "has no contracts"),
         ("", "missing: id, customer, plan, start"),
     ],
 )
 async def test_import_refuses_a_file_that_is_not_a_contract_list(
-    sqlite_cli: Cli, tmp_path: Path, content: str, message: str
+    sqlite_cli: Cli, dev_env: WorkflowEnvironment, tmp_path: Path, content: str, message: str
 ) -> None:
     path = tmp_path / "contracts.csv"
-    path.write_text(content, encoding="utf-8")
+    start = (await berlin(dev_env)).in_next_year(1, 1)
+    path.write_text(fill(content, {"start": start}), encoding="utf-8")
     result = await sqlite_cli("contracts", "import", str(path))
     assert result.code == 2, (result.out, result.err)
     assert message in " ".join(result.err.split())
@@ -199,7 +214,8 @@ async def test_a_contract_whose_workflow_ended_is_not_started_again(
     cli = sqlite_cli
     await seed(cli)
     contract_id = f"ended-{uuid.uuid4().hex[:6]}"
-    path = write_csv(tmp_path, f"{contract_id},ada,hot-desk,2031-05-01,,,")
+    start = (await berlin(dev_env)).in_next_year(5, 1)
+    path = write_csv(tmp_path, f"{contract_id},ada,hot-desk,{start},,,")
     assert (await cli("contracts", "import", str(path))).code == 0
     handle = dev_env.client.get_workflow_handle(workflow_id(contract_id))
     await handle.terminate(reason="an admin ended it by hand")

@@ -6,10 +6,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -23,6 +22,7 @@ from termshift.contracts import create_contract
 from termshift.reconcile import FindingKind, Outcome, reconcile
 from tests.support.cli import Cli
 from tests.support.cli import Result as CliResult
+from tests.support.clock import Clock, server_clock
 from tests.support.temporal import new_task_queue, running_worker, start_dev_server
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import ContractInput
@@ -44,6 +44,8 @@ class Rig:
     database: Database
     task_queue: str
     env: dict[str, str]
+    clock: Clock
+    """The dev server's clock in Berlin, read when the rig was set up."""
 
     async def cli(self, *args: str) -> Result:
         result = await Cli(self.env)(*args)
@@ -70,13 +72,14 @@ async def rig(database: Database, database_url: str, tmp_path: Path) -> AsyncIte
         "COLUMNS": "200",
     }
     try:
+        clock = await server_clock(env, BERLIN.timezone)
         async with running_worker(env.client, database, task_queue):
-            yield Rig(env.client, database, task_queue, variables)
+            yield Rig(env.client, database, task_queue, variables, clock)
     finally:
         await env.shutdown()
 
 
-def contract(start: date = date(2031, 3, 21)) -> Contract:
+def contract(start: date) -> Contract:
     return build_contract(
         id=f"c-{uuid.uuid4().hex[:8]}", customer_id=ADA.id, location=BERLIN, plan=HOT_DESK,
         start=start,
@@ -84,7 +87,7 @@ def contract(start: date = date(2031, 3, 21)) -> Contract:
 
 
 async def test_missing_workflow_is_started_again_from_the_stored_contract(rig: Rig) -> None:
-    stored = contract()
+    stored = contract(rig.clock.in_next_year(3, 21))
     with rig.database.session() as session:
         repository.record_contract(session, stored)
     handle = rig.client.get_workflow_handle(workflow_id(stored.id))
@@ -130,7 +133,7 @@ async def test_missing_workflow_is_started_again_from_the_stored_contract(rig: R
 
 
 async def test_terminated_workflow_of_an_active_contract_is_not_restarted(rig: Rig) -> None:
-    yesterday = datetime.now(ZoneInfo(BERLIN.timezone)).date() - timedelta(days=1)
+    yesterday = rig.clock.today - timedelta(days=1)
     started = contract(start=yesterday)
     await create_contract(
         rig.client, started, Command(actor="test"), task_queue=rig.task_queue, timeout=30
@@ -160,7 +163,8 @@ async def test_terminated_workflow_of_an_active_contract_is_not_restarted(rig: R
 
 async def test_orphan_workflows_are_reported_never_terminated(rig: Rig) -> None:
     no_worker = new_task_queue()  # nobody polls it: the workflows never run a task
-    pending, recorded = contract(), contract()
+    later = rig.clock.in_next_year(3, 21)
+    pending, recorded = contract(later), contract(later)
     waiting = await rig.client.start_workflow(
         ContractWorkflow.run,
         ContractInput(contract=pending),

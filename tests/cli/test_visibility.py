@@ -9,7 +9,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from billing.contract import Command, Customer, Location, Plan, new_contract
 from store.db import Database
 from termshift.contracts import create_contract
 from termshift.temporal import data_converter, dev_server_search_attribute_args
+from tests.support.clock import server_clock
 from tests.support.databases import sqlite_url
 from tests.support.temporal import binary, new_task_queue, running_worker
 from workflows import workflow_id
@@ -82,12 +82,13 @@ async def test_a_contract_is_found_in_the_web_ui_by_its_search_attributes(
     catalog.add_plan(database, desk, ADMIN)
     catalog.add_plan(database, office, ADMIN)
     catalog.add_customer(database, customer, ADMIN)
+    start = (await server_clock(env, location.timezone)).in_next_year(1, 1)
     contract = new_contract(
         id=f"ui-{tag}",
         customer_id=customer.id,
         location=location,
         plan=desk,
-        start=date(2031, 1, 1),
+        start=start,
     )
     task_queue = new_task_queue()
     async with running_worker(env.client, database, task_queue):
@@ -116,10 +117,14 @@ async def test_a_contract_is_found_in_the_web_ui_by_its_search_attributes(
         assert customer.id in summary
         assert "Hot desk" in summary
         assert "300.00 EUR" in summary
-        assert "**Status:** inactive" in decoded(metadata["details"])
+        # Static details are set once, at the start: only what stays true for the whole life.
+        static = decoded(metadata["details"])
+        assert f"**Start:** {start}" in static
+        assert "Status" not in static
+        assert "Starts on" not in static
 
         current = await handle.query("__temporal_workflow_metadata")
-        assert "Starts on 2031-01-01 with its first invoice." in current.current_details
+        assert f"Starts on {start} with its first invoice." in current.current_details
 
         # The timer says what it waits for.
         history = await handle.fetch_history()
@@ -129,6 +134,6 @@ async def test_a_contract_is_found_in_the_web_ui_by_its_search_attributes(
             if event.HasField("timer_started_event_attributes")
         ]
         assert timers
-        assert "Starts on 2031-01-01" in json.loads(timers[-1].data)
+        assert f"Starts on {start}" in json.loads(timers[-1].data)
         assert "00:00 Europe/Berlin" in json.loads(timers[-1].data)
     database.dispose()

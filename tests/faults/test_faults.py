@@ -14,7 +14,7 @@ import time as clock
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,11 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from billing import rules
-from billing.calendar import local_date
 from billing.contract import Command, Contract, Location, Plan, new_contract
 from store import repository
 from store.models import AuditRow
 from termshift.contracts import create_contract, send_command
+from tests.support.clock import dev_server_now
 from tests.support.databases import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER
 from tests.support.faults import (
     ADMIN,
@@ -41,7 +41,7 @@ from tests.support.faults import (
     Rig,
     eventually,
     expected_invoices,
-    noon_zone,
+    noon_clock,
     rig,
     write_midnight_zone,
 )
@@ -64,11 +64,6 @@ pytestmark = pytest.mark.devserver
 async def faults(tmp_path: Path, database_url: str) -> AsyncIterator[Rig]:
     async with rig(tmp_path, database_url) as the_rig:
         yield the_rig
-
-
-def months_back(day: date, months: int) -> date:
-    year, month0 = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return date(year, month0 + 1, 1)
 
 
 def contracts_for(r: Rig, location: Location, plan: Plan, start: date, n: int) -> list[Contract]:
@@ -127,11 +122,11 @@ async def assert_billed_exactly_once(r: Rig, contracts: list[Contract], through:
 
 async def test_worker_killed_mid_invoicing_then_replaced(faults: Rig, tmp_path: Path) -> None:
     r = faults
-    zone = noon_zone()
-    location = r.location(zone)
-    today = local_date(datetime.now(UTC), zone)
+    clock = noon_clock()
+    location = r.location(clock.timezone)
+    today = clock.today
     # Started two years ago: each contract catches up 25 invoices as soon as it is created.
-    contracts = contracts_for(r, location, r.plan(DESK, location), months_back(today, 24), 12)
+    contracts = contracts_for(r, location, r.plan(DESK, location), clock.month(-24), 12)
     total = sum(len(expected_invoices(c, today)[1]) for c in contracts)
     # The first worker holds every date write after the first fifth, so the kill below lands
     # mid-invoicing on any machine: writes in flight, contracts still owed invoices.
@@ -163,7 +158,7 @@ async def test_server_restarted_on_its_file_while_contracts_sleep(faults: Rig) -
     assert r.invoices() == []
 
     await r.kill_server()  # SIGKILL: no clean shutdown of the server either
-    await asyncio.sleep(max(0.0, (midnight.instant - datetime.now(UTC)).total_seconds()) + 2)
+    await asyncio.sleep(max(0.0, (midnight.instant - dev_server_now()).total_seconds()) + 2)
     assert r.invoices() == []  # the instant passed with the server down
     await r.start_server()
 
@@ -209,11 +204,11 @@ def database_refusing(database_url: str) -> Iterator[None]:
 async def test_billing_database_refusing_at_invoice_time(faults: Rig) -> None:
     r = faults
     midnight, contracts = await sleeping_until_midnight(r, timedelta(seconds=18))
-    assert datetime.now(UTC) < midnight.instant - timedelta(seconds=3), "set-up overran midnight"
+    assert dev_server_now() < midnight.instant - timedelta(seconds=3), "set-up overran midnight"
 
     # SQLite's writers wait out a lock for 30 s: hold it past that so their writes fail.
     outage = 40.0 if r.database_url.startswith("sqlite") else 15.0
-    await asyncio.sleep(max(0.0, (midnight.instant - datetime.now(UTC)).total_seconds()) - 3)
+    await asyncio.sleep(max(0.0, (midnight.instant - dev_server_now()).total_seconds()) - 3)
     with database_refusing(r.database_url):
         await asyncio.sleep(outage)
         refused_since = clock.monotonic()
@@ -283,11 +278,11 @@ def validator_refusal(command: Sent, contract: Contract, today: date) -> rules.R
 
 async def test_fifty_concurrent_conflicting_commands_serialize(faults: Rig) -> None:
     r = faults
-    zone = noon_zone()
-    location = r.location(zone)
-    today = local_date(datetime.now(UTC), zone)
+    clock = noon_clock()
+    location = r.location(clock.timezone)
+    today = clock.today
     plans = {code: r.plan(code, location) for code in (DESK, OFFICE)}
-    (contract,) = contracts_for(r, location, plans[DESK], months_back(today, 1), 1)
+    (contract,) = contracts_for(r, location, plans[DESK], clock.month(-1), 1)
     r.start_worker()
     await create_all(r, [contract])
     handle = r.client.get_workflow_handle(workflow_id(contract.id))
@@ -356,10 +351,10 @@ async def test_fifty_concurrent_conflicting_commands_serialize(faults: Rig) -> N
 
 async def test_crash_between_switch_and_new_term_start(faults: Rig, tmp_path: Path) -> None:
     r = faults
-    zone = noon_zone()
-    location = r.location(zone)
-    today = local_date(datetime.now(UTC), zone)
-    (contract,) = contracts_for(r, location, r.plan(DESK, location), months_back(today, 1), 1)
+    clock = noon_clock()
+    location = r.location(clock.timezone)
+    today = clock.today
+    (contract,) = contracts_for(r, location, r.plan(DESK, location), clock.month(-1), 1)
     marker = tmp_path / "crashed"
     crashing = r.start_worker(
         "tests/faults/crash_before_successor.py", {"TERMSHIFT_CRASH_MARKER": str(marker)}

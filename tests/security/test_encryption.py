@@ -11,7 +11,7 @@ import concurrent.futures
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from termshift.codec import EncryptionCodec, PayloadKeyError, key_id, load_key
 from termshift.contracts import create_contract
 from termshift.settings import Settings
 from termshift.temporal import data_converter
+from tests.support.clock import server_clock
 from tests.support.databases import sqlite_url
 from tests.support.temporal import new_task_queue, start_dev_server
 from worker import build_worker
@@ -233,7 +234,7 @@ async def test_a_contract_history_holds_no_customer_data_in_clear(
     sealed = await Client.connect(target, data_converter=encrypting_converter())
     plain = await Client.connect(target, data_converter=pydantic_data_converter)
     task_queue = new_task_queue()
-    start = date.today() - timedelta(days=10)  # noqa: DTZ011 - the server's clock is the real one
+    start = (await server_clock(dev_env, location.timezone)).today - timedelta(days=10)
     contract = new_contract(
         id=contract_id, customer_id=customer_id, location=location, plan=plan, start=start
     )

@@ -30,6 +30,7 @@ def test_every_seed_flow_has_an_example() -> None:
         "cancel-after-next-invoice-date",
         "deposits-top-up-and-refund",
         "undo-pending-change",
+        "new-term-after-the-end",
     }
 
 
@@ -209,6 +210,20 @@ def test_simulate_prints_a_timeline() -> None:
     assert "2027-03-21" in run.stdout
     assert "532.26" in run.stdout
     assert "-88.71" in run.stdout
+    # Amounts read as everywhere else: grouped, to the minor unit, with the currency.
+    assert "1,500.00 EUR" in run.stdout
+    assert "1500.00" not in run.stdout
+
+
+def test_simulate_prints_a_new_term_made_after_the_end() -> None:
+    run = starter(str(ROOT / "examples" / "new-term-after-the-end.yaml"))
+
+    assert run.returncode == 0, run.stderr
+    assert "new_term on c1: New term c2 replaces contract c1" in " ".join(run.stdout.split())
+    assert (
+        "Deposits held after 2027-08-01: Ada 1,000.00 EUR, Bob 1,000.00 EUR, Cy 1,000.00 EUR"
+        in (" ".join(run.stdout.split()))
+    )
 
 
 def test_simulate_refuses_an_invalid_scenario_with_exit_code_2(tmp_path: Path) -> None:

@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from store.db import Database
+from termshift.cli.app import app
 from tests.support.temporal import new_task_queue, running_worker
 
 ROOT = Path(__file__).resolve().parents[2]
+SEED_TIMEZONE = "Europe/Berlin"
+"""The timezone of the location `seed` adds: the calendar its contracts' dates are in."""
 
 
 @dataclass
@@ -47,6 +51,22 @@ class Cli:
         return Result(process.returncode, out.decode(), err.decode())
 
 
+@dataclass
+class InProcess:
+    """`starter.py` run in this process (the worker runs on this loop, so in a thread)."""
+
+    env: dict[str, str]
+
+    async def __call__(self, *args: str) -> Result:
+        return await asyncio.to_thread(self._invoke, list(args))
+
+    def _invoke(self, args: list[str]) -> Result:
+        result = CliRunner(env=self.env).invoke(app, args, catch_exceptions=True)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"`{' '.join(args)[:200]}` raised") from result.exception
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+
 @asynccontextmanager
 async def cli_on(
     dev_env: WorkflowEnvironment, tmp_path: Path, database_url: str
@@ -70,7 +90,7 @@ async def cli_on(
 
 async def seed(cli: Cli) -> None:
     for args in (
-        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", "Europe/Berlin",
+        ("locations", "add", "berlin", "--name", "Berlin Mitte", "--timezone", SEED_TIMEZONE,
          "--currency", "EUR"),
         ("plans", "add", "hot-desk", "--location", "berlin", "--name", "Hot desk",
          "--price", "1500.00", "--deposit", "200"),

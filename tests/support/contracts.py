@@ -1,9 +1,9 @@
 """Builders for workflow tests: a seeded catalog, contracts run by the real workflow on the
 time-skipping server, and snapshots of what the billing database and the workflow hold.
 
-Scenario dates are in the first year after the test server's clock (which starts at the real
-current time), so every contract starts in the future; March, April and May keep their lengths
-in every year, so the worked examples' amounts hold whatever that year is.
+Scenario dates are in the year after the test server's local date (`tests.support.clock`: the
+server starts at the real current time), so every contract starts in the future; March, April and
+May keep their lengths in every year, so the worked examples' amounts hold whatever that year is.
 """
 
 import asyncio
@@ -29,6 +29,7 @@ from store import repository
 from store.db import Database
 from store.records import AuditEntry, ContractRecord, DepositMovement, IssuedInvoice
 from termshift.contracts import create_contract
+from tests.support.clock import server_clock
 from tests.support.temporal import new_task_queue, running_worker, sleep_until
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import CommandResult, ContractView
@@ -103,7 +104,7 @@ class Scenario:
         self.task_queue = new_task_queue()
 
     def day(self, month: int, day: int, *, years: int = 0) -> date:
-        """A date of the scenario year (the first year after the server's clock)."""
+        """A date of the scenario year (the year after the server's local date)."""
         return date(self.year + years, month, day)
 
     async def at(self, day: date) -> None:
@@ -308,7 +309,7 @@ class Scenario:
 async def scenario(env: WorkflowEnvironment, database: Database) -> AsyncIterator[Scenario]:
     """A seeded catalog and a worker on a task queue of its own, for the duration of the block."""
     seed_catalog(database)
-    year = (await env.get_current_time()).year + 1
-    running = Scenario(env, database, year)
+    clock = await server_clock(env, TZ)
+    running = Scenario(env, database, clock.next_year)
     async with running_worker(env.client, database, running.task_queue):
         yield running

@@ -29,6 +29,7 @@ from billing.contract import Command, Contract, Customer, Location, Plan
 from store import repository
 from store.db import Database
 from termshift.stack import DevServer, Options
+from tests.support.clock import Clock, dev_server_now
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Command(actor="fault-suite", reason="fault injection")
@@ -43,10 +44,17 @@ def free_port() -> int:
 
 
 def noon_zone(now: datetime | None = None) -> str:
-    """An `Etc/GMT±N` zone where it is about noon now: no local midnight during a short test."""
-    hour = (now or datetime.now(UTC)).hour
+    """An `Etc/GMT±N` zone where it is about noon on the dev server's clock now (or at `now`):
+    no local midnight during a short test."""
+    hour = (now or dev_server_now()).hour
     east = 12 - hour  # hours east of UTC; Etc/GMT-N is N hours east
     return "Etc/GMT" if east == 0 else f"Etc/GMT{-east:+d}"
+
+
+def noon_clock() -> Clock:
+    """The dev server's clock in a `noon_zone`: its `today` stays the same during a short test."""
+    now = dev_server_now()
+    return Clock(now, noon_zone(now))
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,11 @@ class Midnight:
 
 
 def write_midnight_zone(tz_dir: Path, lead: timedelta) -> Midnight:
-    """A zone `Termshift/Fault<n>` in `tz_dir` whose next local midnight is `lead` from now."""
+    """A zone `Termshift/Fault<n>` in `tz_dir` whose next local midnight is `lead` from now on
+    the dev server's clock."""
     import zoneinfo
 
-    instant = (datetime.now(UTC) + lead).replace(microsecond=0)
+    instant = (dev_server_now() + lead).replace(microsecond=0)
     day = instant.date() + timedelta(days=1)
     offset = int((datetime.combine(day, time(0), tzinfo=UTC) - instant).total_seconds())
     name = f"Termshift/Fault{offset}"

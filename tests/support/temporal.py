@@ -6,7 +6,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from temporalio.api.testservice.v1 import SleepRequest
@@ -103,10 +103,6 @@ async def sleep_until(
     now = await env.get_current_time()
     if target > now:
         await skip(env, target - now)
-
-
-async def today(env: WorkflowEnvironment) -> datetime:
-    return await env.get_current_time()
 
 
 __all__ = ["WorkflowHandle"]

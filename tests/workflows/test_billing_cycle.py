@@ -1,27 +1,22 @@
 """A contract's life on the time-skipping server: stub, full periods, a worker killed midway."""
 
 import calendar
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities import catalog
-from billing.calendar import local_date
 from billing.contract import Command, Customer, Location, Plan, new_contract
 from store import repository
 from store.db import Database
 from termshift.contracts import create_contract
+from tests.support.clock import add_months, server_clock
 from tests.support.temporal import new_task_queue, running_worker, sleep_until
 
 TZ = "Europe/Berlin"
 ADMIN = Command(actor="test", reason="billing cycle test")
-
-
-def add_months(day: date, months: int) -> date:
-    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
 
 
 def seed(database: Database, *, suffix: str, price: str = "1500.00") -> tuple[Location, Plan]:
@@ -51,8 +46,8 @@ async def test_fourteen_months_from_the_17th_with_billing_day_1(
 ) -> None:
     suffix = "p" if prorate_first_invoice else "f"
     location, plan = seed(database, suffix=suffix)
-    now = local_date(await time_env.get_current_time(), TZ)
-    first_of_month = add_months(now.replace(day=1), 2)
+    clock = await server_clock(time_env, TZ)
+    first_of_month = clock.month(2)
     start = first_of_month.replace(day=17)
     contract = new_contract(
         id=f"cycle-{suffix}",

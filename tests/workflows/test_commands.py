@@ -601,7 +601,7 @@ async def test_conflicting_commands_name_the_pending_operation_and_its_undo(
             s,
             "cf",
             f"manual cancellation on {apr_15} (not prorated, requested by alice)",
-            "`contracts uncancel`",
+            "`contracts uncancel cf`",
             [
                 ("schedule_change", ScheduleChange(next_plan="FIXED", **WHO)),
                 ("cancel", Cancel(date=s.day(4, 20), **WHO)),
@@ -617,7 +617,7 @@ async def test_conflicting_commands_name_the_pending_operation_and_its_undo(
             s,
             "cf",
             f"switch to plan FIXED scheduled for its next invoice date, {apr_1}",
-            "`contracts clear-change`",
+            "`contracts clear-change cf`",
             [
                 ("cancel", Cancel(date=apr_15, **WHO)),
                 ("cancel_at_next_invoice", CancelAtNextInvoice(**WHO)),
@@ -632,7 +632,7 @@ async def test_conflicting_commands_name_the_pending_operation_and_its_undo(
             s,
             "cf",
             f"cancellation scheduled for its next invoice date, {apr_1}",
-            "`contracts clear-change`",
+            "`contracts clear-change cf`",
             [
                 ("schedule_change", ScheduleChange(next_plan="FIXED", **WHO)),
                 ("cancel", Cancel(date=apr_15, **WHO)),

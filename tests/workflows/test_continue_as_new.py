@@ -17,6 +17,7 @@ from billing.periods import invoice_dates
 from store import repository
 from store.db import Database
 from termshift.contracts import create_contract
+from tests.support.clock import add_months, server_clock
 from tests.support.databases import sqlite_url
 from tests.support.temporal import new_task_queue, running_worker, start_dev_server
 from workflows import ContractWorkflow, workflow_id
@@ -55,8 +56,9 @@ async def test_ten_years_of_invoices_over_many_runs_lose_nothing(
     catalog.add_plan(database, plan, ADMIN)
     catalog.add_customer(database, customer, ADMIN)
     # Started ten years ago: the workflow catches up on 120 monthly invoices at once.
-    today = date.today()  # noqa: DTZ011 - the dev server runs on the real clock
-    start = date(today.year - 10, today.month, 1)
+    clock = await server_clock(small_history_server, location.timezone)
+    today = clock.today
+    start = clock.month(-120)
     contract = new_contract(
         id=f"long-{suffix}", customer_id=customer.id, location=location, plan=plan, start=start
     )
@@ -93,9 +95,7 @@ async def test_ten_years_of_invoices_over_many_runs_lose_nothing(
     assert len(runs) >= len(expected) // DATES_PER_RUN
     assert sum(run.status is WorkflowExecutionStatus.CONTINUED_AS_NEW for run in runs) >= 2
     assert state.invoices_issued == len(expected)
-    assert state.contract.next_invoice_date == expected[-1].replace(
-        year=expected[-1].year + (expected[-1].month // 12), month=expected[-1].month % 12 + 1
-    )
+    assert state.contract.next_invoice_date == add_months(expected[-1], 1)
     assert len(state.refused) == 12
     assert len(refusals) == 12
     database.dispose()

@@ -242,7 +242,7 @@ async def test_signals_refused_one_after_another_are_all_recorded(
             ("cancel", "b"),
             ("schedule_change", "c"),
         ]
-        assert all("`contracts uncancel`" in r.message for r in view.refused)
+        assert all("`contracts uncancel many`" in r.message for r in view.refused)
         audit = [(e.actor, e.effect.startswith("Refused: ")) for e in s.audit("many")[-3:]]
         assert audit == [("a", False), ("b", True), ("c", True)]
 
@@ -273,19 +273,22 @@ async def test_a_new_term_signal_with_a_taken_id_is_recorded_and_the_contract_li
         assert s.contract("old").end == s.day(3, 21)
 
 
-MALFORMED: list[tuple[str, list[Any], str]] = [
-    ("cancel", [], "got 0 inputs"),
-    ("cancel", [{"date": "2026-03-21", "actor": "ana"}, {"date": "2026-03-22"}], "got 2 inputs"),
-    ("cancel", [{"date": "2026-02-30", "actor": "ana"}], "date:"),
-    ("cancel", [{"actor": "ana"}], "date: Field required"),
-    ("cancel", [{"date": "2026-03-21", "actor": "ana", "prorate": "maybe"}], "prorate:"),
-    ("schedule_change", [{"next_plan": 42, "actor": "ana"}], "next_plan:"),
-    ("schedule_change", [{"next_plan": "FIXED", "actor": "ana", "when": "now"}], "when:"),
-    ("switch", [["FIXED"]], "valid dictionary"),
-    ("new_term", [{"price": "free", "actor": "ana"}], "price:"),
-    ("uncancel", ["ana"], "valid dictionary"),
-    ("cancel_everything", [{"actor": "ana"}], "Unknown command 'cancel_everything'"),
-]
+def malformed(s: Scenario) -> list[tuple[str, list[Any], str]]:
+    """Signals with bad input (name, arguments, what the refusal says); real dates are `s`'s."""
+    mar_21, mar_22 = str(s.day(3, 21)), str(s.day(3, 22))
+    return [
+        ("cancel", [], "got 0 inputs"),
+        ("cancel", [{"date": mar_21, "actor": "ana"}, {"date": mar_22}], "got 2 inputs"),
+        ("cancel", [{"date": "2026-02-30", "actor": "ana"}], "date:"),
+        ("cancel", [{"actor": "ana"}], "date: Field required"),
+        ("cancel", [{"date": mar_21, "actor": "ana", "prorate": "maybe"}], "prorate:"),
+        ("schedule_change", [{"next_plan": 42, "actor": "ana"}], "next_plan:"),
+        ("schedule_change", [{"next_plan": "FIXED", "actor": "ana", "when": "now"}], "when:"),
+        ("switch", [["FIXED"]], "expected one JSON object as input, got a list"),
+        ("new_term", [{"price": "free", "actor": "ana"}], "price:"),
+        ("uncancel", ["ana"], "expected one JSON object as input, got a string"),
+        ("cancel_everything", [{"actor": "ana"}], "Unknown command 'cancel_everything'"),
+    ]
 
 
 async def test_malformed_signals_are_refused_where_an_admin_sees_them(
@@ -298,19 +301,20 @@ async def test_malformed_signals_are_refused_where_an_admin_sees_them(
         await s.at(s.day(3, 10))
         before = await s.snapshot("raw")
         handle = s.handle("raw")
+        sent = malformed(s)
 
-        for name, args, _ in MALFORMED:
+        for name, args, _ in sent:
             await handle.signal(name, args=args)
 
-        view = await s.until("raw", lambda v: len(v.refused) == len(MALFORMED))
-        await s.audited("raw", 2 + len(MALFORMED))  # created, first invoice, each refusal
+        view = await s.until("raw", lambda v: len(v.refused) == len(sent))
+        await s.audited("raw", 2 + len(sent))  # created, first invoice, each refusal
         assert await s.status("raw") is WorkflowExecutionStatus.RUNNING
-        for refused, (name, args, expected) in zip(view.refused, MALFORMED, strict=True):
+        for refused, (name, args, expected) in zip(view.refused, sent, strict=True):
             assert refused.command == name
             assert expected in refused.message, refused.message
             claimed = args[0].get("actor") if len(args) == 1 and isinstance(args[0], dict) else None
             assert refused.actor == (claimed or "unknown")
-        audit = s.audit("raw")[-len(MALFORMED) :]
+        audit = s.audit("raw")[-len(sent) :]
         # Concurrent signals' audit rows are written in whichever order their activities finish.
         assert sorted(entry.effect for entry in audit) == sorted(
             f"Refused: {r.message}" for r in view.refused
