@@ -217,7 +217,12 @@ class ContractWorkflow:
 
     async def _advance(self) -> None:
         step = lifecycle.advance(self._contract)
-        request = RecordStep(step=step, key=f"{workflow.info().workflow_id}/{step.day}")
+        key = f"{workflow.info().workflow_id}/{step.day}"
+        if step.contract.end == step.contract.start == step.day:
+            # A contract that started this day and ends this day has two dates on one day:
+            # each keeps its own audit entry.
+            key += "/end"
+        request = RecordStep(step=step, key=key)
         summary = f"{step.day}: {step.summary}"
         if workflow.patched(RECORD_DAY_LOCALLY):
             # One marker instead of three activity events and a second workflow task per cycle.

@@ -244,6 +244,22 @@ async def test_show_and_preview_of_an_ended_contract(
     assert (await ok(cli, "contracts", "preview", cid, "--json")).json()["events"] == []
 
 
+async def test_a_contract_that_starts_and_ends_on_one_day_says_what_ended_it(
+    sqlite_cli: Cli, dev_env: WorkflowEnvironment
+) -> None:
+    cli = InProcess(sqlite_cli.env)
+    await seed(cli)
+    clock = await clock_of(dev_env)
+    cid = uid()
+    await ok(cli, "contracts", "create", "--id", cid, "--customer", "ada", "--plan", "hot-desk",
+             "--start", "today")  # fmt: skip
+    await settle(cli, cid, lambda shown: bool(shown["invoices"]))
+    shown = await ended(cli, cid)
+    assert shown["ended"]["what"].startswith(f"Cancelled on {clock.today} as requested by")
+    days = [entry for entry in shown["invoices"] if entry["issue_date"] == str(clock.today)]
+    assert len(days) == 2  # the first invoice, and the closing one with the deposit's refund
+
+
 # --- every refusal's hint works in the state the refusal describes -------------------------------
 
 
