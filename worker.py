@@ -5,7 +5,9 @@
 Connection settings come from Temporal's standard environment configuration (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a temporal.toml profile); the billing
 database and the worker's capacity (cache size, concurrency, threads) from TERMSHIFT_* variables
-(`termshift.settings.Settings`). SIGINT or SIGTERM stops it after in-flight work finishes.
+(`termshift.settings.Settings`). A billing database that is locked or not reachable yet is
+waited for (`Database.migrate_when_available`). SIGINT or SIGTERM stops it after in-flight work
+finishes.
 """
 
 import asyncio
@@ -150,14 +152,15 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     except ValidationError as error:
         raise SystemExit(f"Invalid worker settings — {describe_invalid(error)}.") from None
     data_converter(settings)  # refuse a malformed payload key before touching anything
-    database = Database(settings.billing_database_url())
-    database.migrate()
-    client = await connect(profile=settings.temporal_profile)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    database = Database(settings.billing_database_url())
     try:
+        if not await database.migrate_when_available(stop):
+            return
+        client = await connect(profile=settings.temporal_profile)
         await run_worker(client, database, settings=settings, stop=stop, interceptors=interceptors)
     finally:
         database.dispose()

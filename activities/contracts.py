@@ -42,6 +42,8 @@ class RecordCommand(BaseModel):
     requested: Command
     effect: str
     key: str
+    invoice: InvoiceDraft | None = None
+    """What the command bills at once (an undone cut, R7), issued in the same transaction."""
 
 
 class DayRecorded(BaseModel):
@@ -151,8 +153,11 @@ class ContractActivities:
 
     @activity.defn
     def record_command(self, request: RecordCommand) -> None:
-        """Save the contract after an admin command (if it was accepted) and audit it (R11)."""
+        """Save the contract after an admin command (if it was accepted) with what it bills at
+        once, and audit it (R11)."""
         with self._database.session() as session:
+            if request.invoice is not None:
+                _issue_invoice(session, request.invoice)
             if request.contract is not None:
                 repository.save_contract(session, request.contract)
             _audit(session, request, contract_id=request.contract_id)

@@ -158,6 +158,9 @@ class InvoicePurpose(StrEnum):
     """The invoice of a billing date (R1), with the first invoice's deposit."""
     CLOSING = "closing"
     """The invoice issued when a contract ends: proration credit and deposit refund (R7, R9)."""
+    UNCANCEL = "uncancel"
+    """The invoice issued when a cancellation is undone after its last invoice was cut with
+    proration: the days cut off (R7)."""
 
 
 class InvoiceLine(_Value):

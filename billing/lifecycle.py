@@ -72,12 +72,16 @@ def _plan_line(contract: Contract, span_start: date, span_end: date) -> InvoiceL
         span_start, anchor=contract.anchor, every=contract.plan.every
     )
     cancellation = contract.cancellation
-    if cancellation is not None and cancellation.prorate and span_end < period_end:
+    cut = cancellation is not None and span_end < period_end
+    if cut and cancellation is not None and cancellation.prorate:
         # The last invoice of a cancellation with proration charges exactly the days served.
         charged_from, charged_to = span_start, span_end
     else:
         charged_from = span_start if contract.prorate_first_invoice else period_start
         charged_to = period_end
+        # Not prorated, a last invoice cut at the cancellation charges to the period's end, and
+        # its line covers what it charges (R7): the days past the end are paid, not served.
+        span_end = period_end
     full = charged_from == period_start and charged_to == period_end
     amount = (
         contract.price
@@ -93,6 +97,9 @@ def _plan_line(contract: Contract, span_start: date, span_end: date) -> InvoiceL
     )
     prorated = "" if full else f", prorated {(charged_to - charged_from).days}/"
     prorated += "" if full else f"{(period_end - period_start).days} days"
+    if cut and not (cancellation is not None and cancellation.prorate):
+        assert cancellation is not None
+        prorated += f"; ends on {cancellation.date}, not prorated"
     return InvoiceLine(
         kind=LineKind.PLAN,
         period_start=span_start,
@@ -127,7 +134,7 @@ def _invoice_period(contract: Contract, day: date, *, first: bool) -> Step:
             "status": ContractStatus.ACTIVE,
             "next_invoice_date": period_end,
             "billed_from": day,
-            "billed_through": span_end,
+            "billed_through": line.period_end,
         }
     )
     # Only the first invoice charges the deposit, taking over what the replaced contract held (R9).
@@ -138,7 +145,8 @@ def _invoice_period(contract: Contract, day: date, *, first: bool) -> Step:
         day=day,
         contract=after,
         invoice=draft,
-        summary=f"{verb} {format_money(line.amount, contract.currency)} for {day} to {span_end}.",
+        summary=f"{verb} {format_money(line.amount, contract.currency)} for {day} to "
+        f"{line.period_end}.",
     )
 
 
@@ -226,6 +234,53 @@ def advance(contract: Contract) -> Step:
     if change is not None and change.kind is ChangeKind.CANCEL_AT_NEXT_INVOICE:
         return _end(contract, day, "at its next invoice date")
     return _invoice_period(contract, day, first=False)
+
+
+def undo_cancellation(contract: Contract, day: date) -> Step:
+    """Undo a manual cancellation on `day`, while its date is ahead (R7): the contract continues
+    as if never cancelled. If its last invoice was already cut at the cancellation date with
+    proration, the days from that date to the next invoice date are invoiced on `day` (a plan
+    line, R4); without proration the whole period was charged, and nothing more is due."""
+    cancellation = contract.cancellation
+    assert cancellation is not None, "only a pending cancellation is undone"
+    after = contract.model_copy(update={"cancellation": None})
+    cut_at, next_invoice = contract.billed_through, contract.next_invoice_date
+    if (
+        contract.status is not ContractStatus.ACTIVE
+        or not cancellation.prorate
+        or cut_at is None
+        or next_invoice is None
+        or cut_at >= next_invoice
+    ):
+        return Step(day=day, contract=after, summary="Cancellation undone; nothing is due.")
+    period_start, period_end = period_containing(
+        cut_at, anchor=contract.anchor, every=contract.plan.every
+    )
+    amount = prorate(
+        contract.price,
+        period_start=period_start,
+        period_end=period_end,
+        start=cut_at,
+        end=next_invoice,
+        currency=contract.currency,
+    )
+    days, period_days = (next_invoice - cut_at).days, (period_end - period_start).days
+    line = InvoiceLine(
+        kind=LineKind.PLAN,
+        period_start=cut_at,
+        period_end=next_invoice,
+        amount=amount,
+        description=f"{contract.plan.name} {cut_at} to {next_invoice}, prorated "
+        f"{days}/{period_days} days; cut from the last invoice by a cancellation since undone",
+    )
+    after = after.model_copy(update={"billed_through": next_invoice})
+    return Step(
+        day=day,
+        contract=after,
+        invoice=_draft(after, day, line, purpose=InvoicePurpose.UNCANCEL),
+        summary=f"Cancellation undone; invoiced {format_money(amount, contract.currency)} for "
+        f"{cut_at} to {next_invoice}, cut from the last invoice.",
+    )
 
 
 def describe_next_event(contract: Contract) -> str:

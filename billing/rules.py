@@ -21,6 +21,7 @@ from billing.contract import (
     Command,
     Contract,
     ContractStatus,
+    InvoiceDraft,
     Location,
     Plan,
     ScheduledChange,
@@ -76,6 +77,8 @@ class Decision(BaseModel):
     """Things the admin should know although the command is accepted."""
     requested: Command
     """Who asked and why (R11), to record with the effect."""
+    invoice: InvoiceDraft | None = None
+    """What the command bills at once, on the day it is received (an undone cut, R7)."""
 
 
 class Rejection(BaseModel):
@@ -573,8 +576,15 @@ def _last_invoice_text(contract: Contract, last: date, day: date, prorate: bool)
     return f"{covers}, prorated ({days} of {period_days} days): {_money(amount, contract)}."
 
 
-def uncancel(contract: Contract, *, requested: Command, today: date) -> Decision | Rejection:
-    """Undo a pending manual cancellation while its date is still ahead."""
+def uncancel(
+    contract: Contract, *, requested: Command, today: date, bill_cut_days: bool = True
+) -> Decision | Rejection:
+    """Undo a pending manual cancellation while its date is still ahead (R7).
+
+    When the last invoice was already cut at the cancellation date with proration, the days cut
+    off are invoiced today (`Decision.invoice`); `bill_cut_days=False` is the rule before that
+    (kept for workflows that undid a cancellation then).
+    """
     cancellation = contract.cancellation
     if contract.status is ContractStatus.CANCELLED:
         return _reject(
@@ -614,11 +624,26 @@ def uncancel(contract: Contract, *, requested: Command, today: date) -> Decision
         if contract.status is ContractStatus.INACTIVE
         else f"is invoiced as usual on {contract.next_invoice_date}"
     )
+    effect = (
+        f"Undid the {_cancellation_text(cancellation)}: contract {contract.id} continues and "
+        f"{resumes}."
+    )
+    if not bill_cut_days:
+        return Decision(
+            contract=contract.model_copy(update={"cancellation": None}),
+            effect=effect,
+            requested=requested,
+        )
+    undone = lifecycle.undo_cancellation(contract, today)
+    if undone.invoice is not None:
+        line = undone.invoice.lines[0]
+        cut_at = line.period_start
+        effect += (
+            f" Its last invoice was cut at {cut_at} with proration, so {cut_at} to "
+            f"{line.period_end} is invoiced today, {today}: {_money(line.amount, contract)}."
+        )
     return Decision(
-        contract=contract.model_copy(update={"cancellation": None}),
-        effect=f"Undid the {_cancellation_text(cancellation)}: contract {contract.id} continues "
-        f"and {resumes}.",
-        requested=requested,
+        contract=undone.contract, effect=effect, requested=requested, invoice=undone.invoice
     )
 
 

@@ -38,7 +38,13 @@ from tests.support.temporal import (  # noqa: E402
 )
 from workflows import ContractWorkflow, workflow_id  # noqa: E402
 from workflows import contract as contract_workflow  # noqa: E402
-from workflows.messages import Cancel, ContractView, ScheduleChange, Switch  # noqa: E402
+from workflows.messages import (  # noqa: E402
+    Cancel,
+    ContractView,
+    ScheduleChange,
+    Switch,
+    Uncancel,
+)
 
 HISTORIES = ROOT / "tests" / "histories" / (sys.argv[1] if len(sys.argv) > 1 else "new")
 TZ = "Europe/Berlin"
@@ -126,6 +132,27 @@ async def cancellation(
         ContractWorkflow.cancel,
         Cancel(date=month(first, 1) + timedelta(days=20), prorate=True, actor="maria"),
     )
+    await sleep_until(env, month(first, 3), TZ)
+    return [contract.id]
+
+
+async def undone_cut(
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
+) -> list[str]:
+    """A prorated cancellation after the next invoice date, undone once that invoice was cut at
+    it: the undo invoices the days cut off (R7)."""
+    contract = new_contract(
+        id="undone", customer_id="ada", location=LOCATION, plan=DESK, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=5), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(
+        ContractWorkflow.cancel,
+        Cancel(date=month(first, 1) + timedelta(days=10), prorate=True, actor="maria"),
+    )
+    await sleep_until(env, month(first, 1) + timedelta(days=2), TZ)
+    await handle.execute_update(ContractWorkflow.uncancel, Uncancel(actor="maria"))
     await sleep_until(env, month(first, 3), TZ)
     return [contract.id]
 
@@ -226,6 +253,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "manual-change": manual_change,
     "cancellation": cancellation,
     "signals": signals,
+    "undone-cut": undone_cut,
 }
 
 

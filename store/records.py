@@ -51,6 +51,14 @@ class IssuedInvoice(_Record):
     lines: tuple[InvoiceLine, ...]
 
 
+class BilledLine(_Record):
+    """An invoice line with the contract it bills and the customer of its invoice."""
+
+    contract_id: str
+    customer_id: str
+    line: InvoiceLine
+
+
 class DepositMovement(_Record):
     customer_id: str
     contract_id: str

@@ -56,7 +56,14 @@ from store.models import (
     LocationRow,
     PlanRow,
 )
-from store.records import AuditEntry, ContractRecord, DepositKind, DepositMovement, IssuedInvoice
+from store.records import (
+    AuditEntry,
+    BilledLine,
+    ContractRecord,
+    DepositKind,
+    DepositMovement,
+    IssuedInvoice,
+)
 
 NO_PLAN = "No plan {!r}: check the code, or add the plan first."
 NO_CUSTOMER = "No customer {!r}: check the id, or add the customer first."
@@ -453,6 +460,41 @@ def list_invoices(
     return _issued(session, list(session.scalars(query)))
 
 
+def billed_lines(session: Session) -> list[BilledLine]:
+    """Every invoice line of the database with its contract and customer, in the order issued
+    (by issue date, invoice, line): one query, however many invoices there are."""
+    lines = cast(Table, InvoiceLineRow.__table__)
+    invoices = cast(Table, InvoiceRow.__table__)
+    query = (
+        select(
+            lines.c.contract_id,
+            invoices.c.customer_id,
+            invoices.c.currency,
+            lines.c.kind,
+            lines.c.period_start,
+            lines.c.period_end,
+            lines.c.amount,
+            lines.c.description,
+        )
+        .join(invoices, lines.c.invoice_id == invoices.c.id)
+        .order_by(invoices.c.issue_date, invoices.c.id, lines.c.id)
+    )
+    return [
+        BilledLine(
+            contract_id=row.contract_id,
+            customer_id=row.customer_id,
+            line=InvoiceLine(
+                kind=LineKind(row.kind),
+                period_start=row.period_start,
+                period_end=row.period_end,
+                amount=_in_minor_units(row.amount, row.currency),
+                description=row.description,
+            ),
+        )
+        for row in session.execute(query)
+    ]
+
+
 # --- Deposit ledger (R9) ---------------------------------------------------------------------
 
 
@@ -509,6 +551,31 @@ def _held_by_contract_statement() -> Select[str, Decimal | None]:
         .outerjoin(movements, movements.c.contract_id == contracts.c.id)
         .where(contracts.c.id == bindparam("contract_id"))
     )
+
+
+def held_by_customers(session: Session) -> dict[str, Decimal]:
+    """What each customer holds as deposits (`held_by_customer`), every customer in one query.
+
+    The movements are summed here, not by SQL: SQLite keeps amounts as text (`store.types.Money`),
+    and its `SUM` would add them as floats."""
+    customers = cast(Table, CustomerRow.__table__)
+    locations = cast(Table, LocationRow.__table__)
+    movements = cast(Table, DepositMovementRow.__table__)
+    query = (
+        select(customers.c.id, locations.c.currency, movements.c.amount)
+        .select_from(customers)
+        .join(locations, customers.c.location_id == locations.c.id)
+        .outerjoin(movements, movements.c.customer_id == customers.c.id)
+    )
+    totals: dict[str, Decimal] = {}
+    currencies: dict[str, str] = {}
+    for customer_id, currency, amount in session.execute(query):
+        currencies[customer_id] = currency
+        totals[customer_id] = totals.get(customer_id, Decimal(0)) + (amount or Decimal(0))
+    return {
+        customer_id: _in_minor_units(total, currencies[customer_id])
+        for customer_id, total in totals.items()
+    }
 
 
 def held_by_customer(session: Session, customer_id: str) -> Decimal:

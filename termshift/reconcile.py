@@ -16,16 +16,18 @@ scheduler, so the two must agree. `reconcile` compares them and reports each dis
   (informational: the workflow writes its state with its next step).
 - **unreadable state** — a running workflow whose `state` query fails (e.g. a failing workflow
   task): an admin must look at it.
+
+Before any of that, the billing database is checked against R20 as found
+(`termshift.reconcile_billing`): each served day not billed exactly once, and each deposit that
+does not add up, is a **billing** finding that needs attention — never repaired here.
 """
 
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, computed_field
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -44,6 +46,9 @@ from store import repository
 from store.db import Database
 from store.errors import NotFound
 from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
+from termshift.reconcile_billing import check_billing
+from termshift.reconcile_report import Finding, FindingKind, Outcome, ReconcileReport
+from termshift.served_days import Progress as BillingProgress
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import ContractInput, ContractView
 
@@ -55,76 +60,6 @@ LIVE = frozenset({ContractStatus.INACTIVE, ContractStatus.ACTIVE})
 REGISTER_ACTIVITY = "register_contract"
 NO_WORKER_WAIT = 2.0
 """How long a repair waits for its registration when no worker polls the task queue."""
-
-
-class FindingKind(StrEnum):
-    MISSING_WORKFLOW = "missing workflow"
-    ORPHAN_WORKFLOW = "orphan workflow"
-    OUT_OF_SYNC = "out of sync"
-    UNREADABLE_STATE = "unreadable state"
-
-
-class Outcome(StrEnum):
-    REPAIRED = "repaired"
-    WOULD_REPAIR = "would repair"
-    """Dry run: a run without `--dry-run` repairs it."""
-    NEEDS_ATTENTION = "needs attention"
-    """Not repaired automatically: an admin decides."""
-    INFO = "info"
-    """Nothing to do."""
-
-
-class Finding(BaseModel):
-    """One disagreement between the database and Temporal, and what was (or would be) done."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: FindingKind
-    contract_id: str
-    workflow_id: str
-    outcome: Outcome
-    detail: str
-    """What disagrees, in words."""
-    action: str
-    """What was done (`repaired`), would be done (`would repair`), or what to do."""
-    database_status: ContractStatus | None = None
-    """The stored contract's status (None: no row)."""
-    workflow_status: str | None = None
-    """`running`, `missing`, or how the workflow closed (`terminated`, `completed`…)."""
-    workflow_state_status: ContractStatus | None = None
-    """The status in the workflow's live `state`, when it was read."""
-
-
-class ReconcileReport(BaseModel):
-    dry_run: bool
-    namespace: str
-    task_queue: str
-    """Where repaired workflows are started."""
-    contracts_in_database: int
-    running_workflows: int
-    checked: int
-    """Contracts checked: every row, and every running workflow without one."""
-    findings: list[Finding]
-    notes: list[str]
-    """What could not be checked, and why."""
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def repaired(self) -> int:
-        return self._count(Outcome.REPAIRED)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def would_repair(self) -> int:
-        return self._count(Outcome.WOULD_REPAIR)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def needs_attention(self) -> int:
-        return self._count(Outcome.NEEDS_ATTENTION)
-
-    def _count(self, outcome: Outcome) -> int:
-        return sum(1 for finding in self.findings if finding.outcome is outcome)
 
 
 Progress = Callable[[str], None]
@@ -141,11 +76,17 @@ async def reconcile(
     registration_timeout: float = 30.0,
     concurrency: int = 16,
     progress: Progress | None = None,
+    billing_progress: BillingProgress | None = None,
 ) -> ReconcileReport:
-    """Compare the database with the client's namespace; repair what is safe unless `dry_run`.
+    """Check the billing database against R20, then compare it with the client's namespace and
+    repair what is safe unless `dry_run`.
 
     Missing workflows are started on `task_queue`; `requested` (who and why) goes to the audit log.
+    `progress` hears about the workflows in words, `billing_progress` counts the contracts checked
+    against R20.
     """
+    # In a thread: the check reads and computes for a while without awaiting anything.
+    billing = await asyncio.to_thread(check_billing, database, progress=billing_progress)
     reconciler = _Reconciler(
         client,
         database,
@@ -156,7 +97,9 @@ async def reconcile(
         registration_timeout=registration_timeout,
         progress=progress or (lambda _message: None),
     )
-    return await reconciler.run(concurrency)
+    report = await reconciler.run(concurrency)
+    report.findings += billing
+    return report
 
 
 class _Reconciler:
@@ -215,7 +158,7 @@ class _Reconciler:
         results = await asyncio.gather(*(check(job) for job in checks))
         findings = sorted(
             (finding for finding in results if finding is not None),
-            key=lambda finding: (list(FindingKind).index(finding.kind), finding.contract_id),
+            key=lambda finding: (list(FindingKind).index(finding.kind), finding.contract_id or ""),
         )
         notes = [
             f"No worker answered on task queue {queue}: the live state of {count} running "
@@ -224,6 +167,7 @@ class _Reconciler:
         ]
         return ReconcileReport(
             dry_run=self._dry_run,
+            workflows_compared=True,
             namespace=self._client.namespace,
             task_queue=self._task_queue,
             contracts_in_database=len(records),

@@ -17,6 +17,11 @@ database and a worker with the real contract workflow and activities, then plays
 - An automated switch (R5) starts the next term as contract `<id>-t2` (the workflow's own choice:
   `c1` → `c1-t2` → `c1-t3`); actions may refer to it by that id once a `schedule_change` on its
   predecessor comes earlier in the scenario. Sent before the switch happened, they are rejections.
+  A manual switch (`switch`) and a new term are known by their id from their action on (a switch
+  without `id` makes `<id>-t2` too).
+- After the run, the billing database is checked against R20 (`termshift.served_days`): every
+  served day billed exactly once, every held deposit what was charged less what was refunded. What
+  breaks it is reported as `violations`; a correct run has none.
 
 The test server starts at the real current time and only moves forward, so a scenario in the past
 runs shifted forward by the smallest multiple of 4 years that puts its first instant (12:00 on the
@@ -85,6 +90,7 @@ from termshift.contracts import (
     create_contract,
     new_term_after_end,
 )
+from termshift.served_days import check_database
 from termshift.temporal import register_search_attributes
 from worker import build_worker
 from workflows import workflow_id
@@ -95,6 +101,7 @@ from workflows.messages import (
     CommandResult,
     NewTerm,
     ScheduleChange,
+    Switch,
     Uncancel,
 )
 
@@ -174,8 +181,29 @@ class NewTermSpec(_Spec):
     prorate_first_invoice: bool = False
 
 
+class SwitchSpec(_Spec):
+    """The manual change in one step (R7 + R8), with the defaults of `contracts switch`."""
+
+    contract: str
+    to: str
+    on: dt.date
+    prorate: bool = False
+    """The old plan's last invoice: credit its unserved days, or cut it at `on` (R7)."""
+    prorate_first_invoice: bool | None = None
+    """The new term's first invoice (R8); left out: as `prorate`, where the new plan allows it."""
+    id: Identifier | None = None
+    """The new term's id; left out: the workflow's choice, `<contract>-t2`."""
+    price: Decimal | None = None
+
+
 ActionKind = Literal[
-    "schedule_change", "cancel_at_next_invoice", "clear_change", "cancel", "uncancel", "new_term"
+    "schedule_change",
+    "cancel_at_next_invoice",
+    "clear_change",
+    "cancel",
+    "uncancel",
+    "new_term",
+    "switch",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "schedule_change",
@@ -184,6 +212,7 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "cancel",
     "uncancel",
     "new_term",
+    "switch",
 )
 
 
@@ -196,6 +225,7 @@ class DoSpec(_Spec):
     cancel: CancelSpec | None = None
     uncancel: ContractOnlySpec | None = None
     new_term: NewTermSpec | None = None
+    switch: SwitchSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "DoSpec":
@@ -358,6 +388,7 @@ def _check(scenario: Scenario) -> Iterator[str]:
             yield f"{where}.start: {contract.start} is after until ({scenario.until})"
 
     # Contracts the actions create: new terms by their id, automated switches as `<id>-t2`.
+    switched: set[str] = set()
     for i, action in scenario.ordered_actions():
         where = f"actions[{i}]"
         do, kind = action.do, action.do.kind
@@ -371,7 +402,14 @@ def _check(scenario: Scenario) -> Iterator[str]:
             next_plan = do.schedule_change.next_plan
             if next_plan not in plans:
                 yield f"{where}.do.schedule_change.next_plan: {_unknown_plan(next_plan, plans)}"
-            known.add(lifecycle.successor_id(target))
+            successor = lifecycle.successor_id(target)
+            if successor in known and successor not in switched:
+                yield (
+                    f"{where}.do.schedule_change: the switch would start contract {successor}, "
+                    "which the scenario already names; give the other contract another id"
+                )
+            known.add(successor)
+            switched.add(successor)
         if do.new_term is not None:
             term = do.new_term
             if term.plan not in plans:
@@ -381,6 +419,15 @@ def _check(scenario: Scenario) -> Iterator[str]:
             if term.id in known:
                 yield f"{where}.do.new_term.id: contract {term.id} already exists"
             known.add(term.id)
+        if do.switch is not None:
+            switch = do.switch
+            if switch.to not in plans:
+                yield f"{where}.do.switch.to: {_unknown_plan(switch.to, plans)}"
+            if switch.price is not None:
+                yield from _amount(f"{where}.do.switch.price", switch.price, currency)
+            if switch.id is not None and switch.id in known:
+                yield f"{where}.do.switch.id: contract {switch.id} already exists"
+            known.add(switch.id or lifecycle.successor_id(target))
     if scenario.until < scenario.earliest():
         yield f"until: {scenario.until} is before the scenario's first date ({scenario.earliest()})"
 
@@ -400,8 +447,8 @@ def _unknown_plan(code: str, plans: Iterable[str]) -> str:
 def _unknown_contract(contract_id: str, known: Iterable[str]) -> str:
     return (
         f"no contract {contract_id!r} at this point of the scenario (known: "
-        f"{', '.join(sorted(known))}; a new term is known after its new_term action, an "
-        "automated switch's next term `<id>-t2` after its schedule_change)"
+        f"{', '.join(sorted(known))}; a new term is known after its new_term or switch action, "
+        "an automated switch's next term `<id>-t2` after its schedule_change)"
     )
 
 
@@ -434,7 +481,7 @@ def _scenario_dates(scenario: Scenario) -> list[dt.date]:
     for action in scenario.actions:
         dates.append(action.on)
         spec = getattr(action.do, action.do.kind)
-        for name in ("date", "start", "anchor"):
+        for name in ("date", "start", "anchor", "on"):
             value = getattr(spec, name, None)
             if isinstance(value, dt.date):
                 dates.append(value)
@@ -539,6 +586,23 @@ class RejectionOut(_Out):
     error: str
 
 
+class ViolationOut(_Out):
+    """A breach of R20 (`billing.coverage.Violation`): the days `[start, end)` of a contract that
+    are not billed exactly once, or a customer's deposit that does not add up."""
+
+    kind: str
+    """`gap`, `overlap`, `uncharged credit`, `wrong amount` or `deposit`."""
+    contract: str | None
+    """None for a deposit: it is the customer's."""
+    customer: str
+    start: dt.date | None
+    end: dt.date | None
+    days: int
+    amount: str
+    """The money involved: not charged (gap), charged in excess, or held without an invoice."""
+    detail: str
+
+
 class SentCommand(_Out):
     """A command as sent and what came of it, in words (for the timeline; not in the JSON)."""
 
@@ -552,12 +616,14 @@ class SentCommand(_Out):
 
 
 class SimulationResult(BaseModel):
-    """What happened. `to_json()` is SPEC §6's output: invoices, contracts, deposits, rejections."""
+    """What happened. `to_json()` is SPEC §6's output: invoices, contracts, deposits, rejections,
+    and the breaches of R20 found in the billing database afterwards (none when all is right)."""
 
     invoices: list[InvoiceOut]
     contracts: list[ContractOut]
     deposits: list[DepositOut]
     rejections: list[RejectionOut]
+    violations: list[ViolationOut]
     commands: list[SentCommand] = Field(default_factory=list, exclude=True)
     """Every command in the order sent, accepted or refused."""
     currency: str = Field(exclude=True)
@@ -784,16 +850,17 @@ class _Simulation:
             ]
 
     def _end_instant(self, contract: Contract) -> dt.datetime | None:
-        """When a running next term's workflow ends: its next event, if that event ends it."""
+        """When a running next term's workflow ends as things stand: the first of its coming
+        events (invoices first, then a cancellation or switch) that ends it, by `until`."""
         if contract.status is ContractStatus.CANCELLED:
             return None
-        day = lifecycle.next_event_date(contract)
-        if (
-            day is None
-            or lifecycle.advance(contract).contract.status is not ContractStatus.CANCELLED
-        ):
-            return None
-        return local_midnight(day, self.tz)
+        last = self.forward(self.scenario.until)
+        state = contract
+        while (day := lifecycle.next_event_date(state)) is not None and day <= last:
+            state = lifecycle.advance(state).contract
+            if state.status is ContractStatus.CANCELLED:
+                return local_midnight(day, self.tz)
+        return None
 
     def _next_successor_end(self, *, after: dt.datetime) -> dt.datetime | None:
         instants = [
@@ -932,8 +999,21 @@ class _Simulation:
             return Cancel(**who, date=self.forward(do.cancel.date), prorate=do.cancel.prorate)
         if do.uncancel is not None:
             return Uncancel(**who)
+        if do.switch is not None:
+            return self._switch(do.switch, requested)
         assert do.new_term is not None
         return self._new_term(do.new_term, requested)
+
+    def _switch(self, switch: SwitchSpec, requested: Command) -> Switch:
+        return Switch(
+            **requested.model_dump(),
+            to_plan=switch.to,
+            on=self.forward(switch.on),
+            prorate=switch.prorate,
+            prorate_first_invoice=switch.prorate_first_invoice,
+            id=switch.id,
+            price=switch.price,
+        )
 
     def _new_term(self, term: NewTermSpec, requested: Command) -> NewTerm:
         return NewTerm(
@@ -988,6 +1068,15 @@ class _Simulation:
             )
         elif do.uncancel is not None:
             outcome = rules.uncancel(contract, requested=requested, today=today)
+        elif do.switch is not None:
+            # A switch is a cancellation first: on an ended contract, that is what is refused.
+            outcome = rules.cancel(
+                contract,
+                date=self.forward(do.switch.on),
+                prorate=do.switch.prorate,
+                requested=requested,
+                today=today,
+            )
         else:
             outcome = None
         return outcome.message if isinstance(outcome, rules.Rejection) else None
@@ -1002,6 +1091,20 @@ class _Simulation:
             return f"{amount:.{decimals}f}"
 
         names = {customer_id: name for name, customer_id in self.customer_ids.items()}
+        # R20 over everything the run wrote (termshift.served_days); a correct run has none.
+        violations = [
+            ViolationOut(
+                kind=violation.kind.value,
+                contract=violation.contract_id,
+                customer=names[violation.customer_id],
+                start=None if violation.start is None else self.back(violation.start),
+                end=None if violation.end is None else self.back(violation.end),
+                days=violation.days,
+                amount=money(violation.amount),
+                detail=self.text(violation.detail),
+            )
+            for violation in check_database(self.database)
+        ]
         with self.database.session() as session:
             issued = repository.list_invoices(session)
             contracts = [record.contract for record in repository.list_contracts(session)]
@@ -1052,6 +1155,7 @@ class _Simulation:
             contracts=shown,
             deposits=deposits,
             rejections=self.rejections,
+            violations=violations,
             commands=self.commands,
             currency=currency,
             until=self.scenario.until,
@@ -1068,6 +1172,7 @@ __all__ = [
     "ScenarioError",
     "SentCommand",
     "SimulationResult",
+    "ViolationOut",
     "choose_shift",
     "load_scenario",
     "parse_scenario",

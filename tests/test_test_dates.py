@@ -65,12 +65,16 @@ LIVE_MODULES = frozenset(
 )
 """Modules whose import means a server: the test helpers that run one, and the worker."""
 
+_SIMULATOR = (
+    "the simulator runs a scenario on its own time-skipping server and shifts the scenario's "
+    "dates past that server's clock itself (by whole 4-year steps); the dates written here "
+    "are the scenario's, and the test of the shift is about them"
+)
 EXEMPT = {
-    "tests/simulator/test_examples.py": (
-        "the simulator runs a scenario on its own time-skipping server and shifts the scenario's "
-        "dates past that server's clock itself (by whole 4-year steps); the dates written here "
-        "are the scenario's, and the test of the shift is about them"
-    ),
+    "tests/simulator/test_examples.py": _SIMULATOR,
+    "tests/simulator/test_switch.py": _SIMULATOR,
+    "tests/simulator/test_violations.py": _SIMULATOR,
+    "tests/simulator/test_served_days.py": _SIMULATOR,
 }
 """Modules that run a server but keep literal dates, and why."""
 

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing import lifecycle, rules
     from billing.calendar import local_date, local_midnight
-    from billing.contract import Command, Contract, Plan
+    from billing.contract import Command, Contract, InvoiceDraft, Plan
     from workflows import visibility
     from workflows.messages import (
         Cancel,
@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         Switch,
         Uncancel,
         decide_new_term,
+        decide_switch,
         parse_command,
     )
 
@@ -78,6 +79,10 @@ RECORD_DAY_LOCALLY = "record-day-as-local-activity"
 REFUSE_MALFORMED_SIGNALS = "refuse-malformed-signals"
 """Patch: a signal that is not a well-formed command is refused, kept and audited (before: the
 SDK dropped it, or a signal with no or two inputs failed the workflow task)."""
+
+BILL_UNDONE_CUT = "bill-days-of-an-undone-cut"
+"""Patch: undoing a cancellation whose last invoice was cut with proration invoices the days cut
+off (before: they stayed unbilled)."""
 
 COMMANDS = (
     "schedule_change",
@@ -344,8 +349,12 @@ class ContractWorkflow:
             assert outcome is not None
             if isinstance(outcome, rules.Rejection):
                 await self._refuse(name, command, outcome)
-            await self._record(name, command, outcome.contract, outcome.effect)
+            await self._record(
+                name, command, outcome.contract, outcome.effect, invoice=outcome.invoice
+            )
             self._contract = outcome.contract
+            if outcome.invoice is not None:
+                self._invoices_issued += 1
             self._changed = True
             self._publish()
             return CommandResult(
@@ -353,8 +362,16 @@ class ContractWorkflow:
             )
 
     async def _record(
-        self, name: str, command: Command, contract: Contract | None, effect: str
+        self,
+        name: str,
+        command: Command,
+        contract: Contract | None,
+        effect: str,
+        *,
+        invoice: InvoiceDraft | None = None,
     ) -> None:
+        """Save the contract after a command with its audit entry, and what it bills at once, in
+        one transaction."""
         info = workflow.info()
         await workflow.execute_activity_method(
             ContractActivities.record_command,
@@ -365,6 +382,7 @@ class ContractWorkflow:
                 requested=Command(actor=command.actor, reason=command.reason),
                 effect=effect,
                 key=f"{info.workflow_id}/{info.run_id}/{workflow.uuid4()}",
+                invoice=invoice,
             ),
             start_to_close_timeout=WRITE_TIMEOUT,
             retry_policy=WRITE_RETRY,
@@ -541,13 +559,18 @@ class ContractWorkflow:
     async def cancel_signal(self, *payloads: Any) -> None:
         await self._signal("cancel", payloads, Cancel, self._validate_cancel, self.cancel)
 
-    def _uncancel(self, command: Uncancel) -> Decide:
-        return lambda contract, today: rules.uncancel(contract, requested=command, today=today)
+    def _uncancel(self, command: Uncancel, *, bill_cut_days: bool = True) -> Decide:
+        return lambda contract, today: rules.uncancel(
+            contract, requested=command, today=today, bill_cut_days=bill_cut_days
+        )
 
     @workflow.update(name="uncancel")
     async def uncancel(self, *payloads: Any) -> CommandResult:
         command = _command(Uncancel, payloads)
-        return await self._execute("uncancel", command, self._uncancel(command))
+        bill_cut_days = workflow.patched(BILL_UNDONE_CUT)
+        return await self._execute(
+            "uncancel", command, self._uncancel(command, bill_cut_days=bill_cut_days)
+        )
 
     @uncancel.validator
     def _validate_uncancel(self, *payloads: Any) -> None:
@@ -558,33 +581,6 @@ class ContractWorkflow:
         await self._signal("uncancel", payloads, Uncancel, self._validate_uncancel, self.uncancel)
 
     # R8: a new term after this contract; and the manual change (cancel + new term) in one step.
-
-    def _switch_decision(
-        self, command: Switch, plan: Plan, contract: Contract, today: date
-    ) -> tuple[rules.Decision, rules.Decision] | rules.Rejection:
-        cancelled = rules.cancel(
-            contract, date=command.on, prorate=command.prorate, requested=command, today=today
-        )
-        if isinstance(cancelled, rules.Rejection):
-            return cancelled
-        term = rules.new_term(
-            cancelled.contract,
-            id=command.id or lifecycle.successor_id(contract.id),
-            plan=plan,
-            start=command.on,
-            price=command.price,
-            anchor=None,
-            prorate_first_invoice=(
-                command.prorate and plan.prorate_first_invoice
-                if command.prorate_first_invoice is None
-                else command.prorate_first_invoice
-            ),
-            requested=command,
-            today=today,
-        )
-        if isinstance(term, rules.Rejection):
-            return term
-        return cancelled, term
 
     async def _continue_with(
         self, name: str, command: Command, old: Contract, term: rules.Decision, effect: str
@@ -677,7 +673,7 @@ class ContractWorkflow:
         command = _command(Switch, payloads)
         plan = await self._load_plan(command.to_plan)
         async with self._lock:
-            outcome = self._switch_decision(command, plan, self._contract, self._today())
+            outcome = decide_switch(command, self._contract, plan, self._today())
             if isinstance(outcome, rules.Rejection):
                 await self._refuse("switch", command, outcome)
             cancelled, term = outcome
@@ -690,7 +686,7 @@ class ContractWorkflow:
         # The whole decision with the current plan; what depends on the new plan is decided in
         # the handler, once it is read.
         command = _command(Switch, payloads)
-        outcome = self._switch_decision(command, self._contract.plan, self._contract, self._today())
+        outcome = decide_switch(command, self._contract, self._contract.plan, self._today())
         if isinstance(outcome, rules.Rejection) and outcome.code not in _PLAN_DEPENDENT:
             raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
 

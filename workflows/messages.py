@@ -152,6 +152,36 @@ class Switch(Command):
     price: Amount | None = None
 
 
+def decide_switch(
+    command: Switch, contract: Contract, plan: Plan, today: date
+) -> tuple[rules.Decision, rules.Decision] | rules.Rejection:
+    """The manual change in one step (R7 then R8): the cancellation on `command.on`, and the new
+    term on `plan` that starts that day — or the first refusal of either."""
+    cancelled = rules.cancel(
+        contract, date=command.on, prorate=command.prorate, requested=command, today=today
+    )
+    if isinstance(cancelled, rules.Rejection):
+        return cancelled
+    term = rules.new_term(
+        cancelled.contract,
+        id=command.id or lifecycle.successor_id(contract.id),
+        plan=plan,
+        start=command.on,
+        price=command.price,
+        anchor=None,
+        prorate_first_invoice=(
+            command.prorate and plan.prorate_first_invoice
+            if command.prorate_first_invoice is None
+            else command.prorate_first_invoice
+        ),
+        requested=command,
+        today=today,
+    )
+    if isinstance(term, rules.Rejection):
+        return term
+    return cancelled, term
+
+
 C = TypeVar("C", bound=Command)
 
 

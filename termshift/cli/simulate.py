@@ -2,7 +2,10 @@
 
 Exit codes as everywhere: 0 done (rejected commands are part of the story, not a failure), 2 the
 scenario file is invalid (every problem named by its place, e.g. `actions[3].do.cancel.date`),
-1 anything else. With `--json` stdout carries only the JSON of SPEC §6; progress goes to stderr.
+1 anything else — and, as `reconcile` does when something needs attention, when the run breaks R20
+(served days not billed exactly once, a deposit that does not add up): the report is printed in
+full, the violations in it, and a line on stderr says how many. With `--json` stdout carries only
+the JSON of SPEC §6; progress goes to stderr.
 """
 
 import asyncio
@@ -23,7 +26,13 @@ from rich.text import Text
 
 from billing.money import format_money
 from termshift.cli._common import EXIT_FAILED, EXIT_REFUSED, JsonOption, errors
-from termshift.simulator import ScenarioError, SimulationResult, load_scenario, simulate
+from termshift.simulator import (
+    ScenarioError,
+    SimulationResult,
+    ViolationOut,
+    load_scenario,
+    simulate,
+)
 
 ScenarioArgument = Annotated[
     Path, typer.Argument(help="Scenario file (YAML): currency, timezone, plans, contracts, …")
@@ -53,6 +62,14 @@ def simulate_command(scenario: ScenarioArgument, json: JsonOption = False) -> No
         sys.stdout.write(jsonlib.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
         print_timeline(result, Console())
+    if result.violations:
+        count = len(result.violations)
+        _fail(
+            EXIT_FAILED,
+            f"the run breaks R20: {count} violation{'s' if count != 1 else ''} "
+            f"({', '.join(sorted({v.kind for v in result.violations}))}); see "
+            + ("`violations` in the JSON." if json else "the list above."),
+        )
 
 
 def _invalid(scenario: Path, error: ScenarioError) -> NoReturn:
@@ -114,6 +131,10 @@ def print_timeline(result: SimulationResult, console: Console) -> None:
             text += f"\n[yellow]warning:[/] {escape(warning)}"
         label = "[blue]12:00[/] " + ("accepted" if command.accepted else "[bold red]refused[/]")
         days[command.on].append((label, text))
+    for violation in result.violations:
+        days[violation.start or result.until].append(
+            ("[bold red]R20 violated[/]", _violation_text(violation))
+        )
     for day in sorted(days):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(width=16, no_wrap=True)
@@ -124,3 +145,24 @@ def print_timeline(result: SimulationResult, console: Console) -> None:
         console.print(grid, highlight=False)
     held = ", ".join(f"{d.customer} {money(d.held)}" for d in result.deposits)
     console.print(f"[bold]Deposits held after {result.until}:[/] {held}", highlight=False)
+    if not result.violations:
+        console.print("[green]Every served day billed exactly once (R20).[/]", highlight=False)
+        return
+    count = len(result.violations)
+    console.print(
+        f"[bold red]R20 violated {count} time{'s' if count != 1 else ''}: "
+        "served days not billed exactly once, or deposits that do not add up:[/]",
+        highlight=False,
+    )
+    for violation in result.violations:
+        console.print(f"  [red]•[/] {_violation_text(violation)}", highlight=False)
+
+
+def _violation_text(violation: ViolationOut) -> str:
+    """The kind and whose, then the check's own sentence (its days and money)."""
+    where = (
+        f"{violation.kind} on contract [bold]{escape(violation.contract)}[/]"
+        if violation.contract is not None
+        else f"deposit of [bold]{escape(violation.customer)}[/]"
+    )
+    return f"{where}: {escape(violation.detail)}"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import rules
+from billing import coverage, rules
 from billing.contract import (
     Command,
     Contract,
@@ -297,12 +297,14 @@ def test_cancel_on_the_next_invoice_date_issues_nothing_more() -> None:
 
 
 @pytest.mark.parametrize(
-    ("prorate_flag", "last_amount"), [(True, Decimal("193.55")), (False, Decimal("600.00"))]
+    ("prorate_flag", "covered_to", "last_amount"),
+    [(True, date(2027, 5, 11), Decimal("193.55")), (False, date(2027, 6, 1), Decimal("600.00"))],
 )
 def test_cancel_after_next_invoice_date_cuts_the_last_invoice(
-    prorate_flag: bool, last_amount: Decimal
+    prorate_flag: bool, covered_to: date, last_amount: Decimal
 ) -> None:
-    """SPEC §4: 600.00/month, next invoice 05-01, D = 05-11 → the 05-01 invoice is the last."""
+    """SPEC §4: 600.00/month, next invoice 05-01, D = 05-11 → the 05-01 invoice is the last.
+    Prorated it covers the days served; not prorated, the whole period it charges (R7)."""
     c, _ = walk(contract(FLEX), until=date(2027, 4, 1))
     assert c.next_invoice_date == date(2027, 5, 1)
     c = decided(
@@ -321,7 +323,7 @@ def test_cancel_after_next_invoice_date_cuts_the_last_invoice(
     assert [
         (line.kind, line.period_start, line.period_end, line.amount)
         for line in last_invoice.invoice.lines
-    ] == [(LineKind.PLAN, date(2027, 5, 1), date(2027, 5, 11), last_amount)]
+    ] == [(LineKind.PLAN, date(2027, 5, 1), covered_to, last_amount)]
     assert not last_invoice.invoice.settle_deposit
     assert end.day == date(2027, 5, 11)
     assert end.invoice is not None
@@ -360,7 +362,7 @@ def test_cancel_inside_a_stub_without_prorate_charges_the_full_price() -> None:
     )
     _, steps = walk(c, until=date(2028, 1, 1))
     assert [(line.period_start, line.period_end, line.amount) for line in plan_lines(steps)] == [
-        (date(2027, 3, 17), date(2027, 3, 25), Decimal("1000.00"))
+        (date(2027, 3, 17), date(2027, 4, 1), Decimal("1000.00"))
     ]
 
 
@@ -626,6 +628,7 @@ def test_a_cancellation_at_any_point_ends_the_tiling_on_its_date(
     if billed_through is not None and end < billed_through:
         # Already billed beyond D: the plan lines run to the end of the billed period.
         assert_tiles(original, lines, billed_through)
+        assert coverage.check_contract(after, [*lines, *credits]) == []
         if prorate_flag:
             (credit,) = credits
             assert (credit.period_start, credit.period_end) == (end, billed_through)
@@ -634,7 +637,12 @@ def test_a_cancellation_at_any_point_ends_the_tiling_on_its_date(
             assert credits == []
         return
     assert credits == []
-    assert_tiles(original, lines, end)
+    # Not prorated, a last period cut at D is charged, and covered, in full (R7).
+    last_period_end = period_containing(
+        end - DAY, anchor=original.anchor, every=original.plan.every
+    )[1]
+    assert_tiles(original, lines, end if prorate_flag else last_period_end)
+    assert coverage.check_contract(after, [*lines, *credits]) == []
     last = lines[-1]
     period_start, period_end = period_containing(
         last.period_start, anchor=original.anchor, every=original.plan.every

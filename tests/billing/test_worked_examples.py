@@ -12,9 +12,10 @@ from billing.contract import (
     new_contract,
 )
 from billing.deposits import DepositSettlement, first_invoice_deposit, on_contract_end
+from billing.lifecycle import advance
 from billing.periods import boundary, period_containing
 from billing.proration import prorate
-from billing.rules import Decision, cancel, new_term
+from billing.rules import Decision, cancel, new_term, uncancel
 
 USD = Location(id="nyc", name="New York", timezone="America/New_York", currency="USD")
 ADMIN = Command(actor="alice", reason="customer asked")
@@ -190,3 +191,29 @@ def test_deposits_on_a_switch_charge_the_top_up_and_refund_all_at_the_end() -> N
     assert office_end.settlement is DepositSettlement.REFUND
     assert office_end.refund == Decimal(1000)
     assert office_end.refund_line_amount == Decimal(-1000)
+
+
+def test_undo_after_a_prorated_cut_invoices_the_days_cut_off() -> None:
+    plan = Plan(code="DESK", name="Desk", location_id="nyc", price=Decimal("600.00"))
+    contract = new_contract(
+        id="c1", customer_id="u1", location=USD, plan=plan, start=date(2027, 3, 1)
+    )
+    cancelled = cancel(contract, date=date(2027, 5, 11), prorate=True, requested=ADMIN,
+                       today=date(2027, 4, 15))  # fmt: skip
+    assert isinstance(cancelled, Decision)
+    state = cancelled.contract
+    while state.billed_from != date(2027, 5, 1):
+        state = advance(state).contract
+    assert (state.billed_from, state.billed_through) == (date(2027, 5, 1), date(2027, 5, 11))
+
+    undone = uncancel(state, requested=ADMIN, today=date(2027, 5, 3))
+
+    assert isinstance(undone, Decision)
+    assert undone.invoice is not None
+    [line] = undone.invoice.lines
+    assert (line.period_start, line.period_end, line.amount) == (
+        date(2027, 5, 11),
+        date(2027, 6, 1),
+        Decimal("406.45"),
+    )
+    assert Decimal("193.55") + line.amount == Decimal("600.00")

@@ -27,9 +27,11 @@ def test_every_seed_flow_has_an_example() -> None:
         "blocked-custom-price",
         "cancel-at-next-invoice",
         "manual-upgrade-mid-period",
+        "manual-switch",
         "cancel-after-next-invoice-date",
         "deposits-top-up-and-refund",
         "undo-pending-change",
+        "undo-after-prorated-cut",
         "new-term-after-the-end",
     }
 
@@ -39,6 +41,12 @@ async def test_example_gives_its_expected_output(example: Path) -> None:
     result = await simulate(parse_scenario(example.read_text()))
 
     assert result.to_json() == expected(example)
+    assert result.violations == []  # R20 holds after every example
+
+
+def test_every_expected_output_says_that_r20_holds() -> None:
+    for example in EXAMPLES:
+        assert expected(example)["violations"] == [], example.name
 
 
 # --- the 4-year shift ----------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from termshift.stack import READY_MARKER
 from termshift.temporal import SEARCH_ATTRIBUTES
+from tests.support.databases import ExclusiveLock, sqlite_file
 from tests.support.stack import Stack, free_ports, running_stack
 
 pytestmark = pytest.mark.devserver
@@ -92,6 +94,49 @@ def test_default_stack_migrates_and_runs_the_worker(tmp_path: Path) -> None:
         assert (data_dir / "termshift.db").is_file()
         assert stack.interrupt() == 0, stack.output
     assert "Stopping the worker" in stack.output
+
+
+def test_the_stack_waits_for_a_locked_billing_database(tmp_path: Path) -> None:
+    """Another process holds the billing database: the stack says so, waits, and starts the
+    worker as soon as the lock is released."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    database_path = sqlite_file(data_dir / "termshift.db", "delete")
+    port, ui_port = free_ports()
+    with ExclusiveLock(database_path) as lock:
+        stack = Stack.start(data_dir, port, ui_port)
+        try:
+            stack.wait_for("Billing database", timeout=60)
+            assert stack.process.poll() is None
+            lock.release()
+            stack.wait_for(READY_MARKER, timeout=30)
+            assert stack.interrupt() == 0, stack.output
+        finally:
+            stack.kill()
+    output = " ".join(stack.output.split())  # log lines may wrap
+    assert "WARNING" in output
+    assert "is not available (database is locked); retrying in 1 s" in output
+    assert "The billing database is at the latest schema revision." in output
+    assert "Stopping the worker" in output
+
+
+def test_ctrl_c_while_the_stack_waits_for_its_billing_database(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    database_path = sqlite_file(data_dir / "termshift.db", "delete")
+    port, ui_port = free_ports()
+    with ExclusiveLock(database_path):
+        stack = Stack.start(data_dir, port, ui_port)
+        try:
+            stack.wait_for("Billing database", timeout=60)
+            assert stack.interrupt(timeout=15) == 0, stack.output
+        finally:
+            stack.kill()
+    output = stack.output
+    assert READY_MARKER not in output
+    assert "Stopping the Temporal dev server" in output
+    assert "Traceback" not in output
+    assert database_path.stat().st_size == 0  # never migrated
 
 
 @pytest.mark.parametrize("occupied", ["port", "ui-port"])

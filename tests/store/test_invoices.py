@@ -111,6 +111,13 @@ def test_list_invoices_orders_and_filters(billed: Database) -> None:
         assert repository.list_invoices(session, contract_id="c1") == [march, credit, april]
         assert repository.list_invoices(session, customer_id="initech") == [other]
         assert repository.list_invoices(session, contract_id="c2", customer_id="acme") == []
+        billed_lines = repository.billed_lines(session)  # every line at once, in the same order
+    assert [(b.contract_id, b.customer_id, b.line) for b in billed_lines] == [
+        (invoice.contract_id, invoice.customer_id, line)
+        for invoice in (other, march, credit, april)
+        for line in invoice.lines
+    ]
+    assert [str(b.line.amount) for b in billed_lines] == ["300.00", "300.00", "-106.45", "300.00"]
 
 
 def test_get_invoice_of_an_unknown_number(billed: Database) -> None:

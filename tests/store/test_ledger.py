@@ -205,3 +205,21 @@ def test_a_contract_without_movements_holds_nothing(ledger: Database) -> None:
         nothing = repository.held_by_contract(session, "c1")
     assert nothing == 0
     assert str(nothing) == "0.00"
+
+
+def test_what_every_customer_holds_is_read_at_once(ledger: Database) -> None:
+    assert move(ledger, "c1", DepositKind.CHARGE, "200.00")
+    assert move(ledger, "c1", DepositKind.TRANSFER_OUT, "-200.00")
+    assert move(ledger, "c2", DepositKind.TRANSFER_IN, "200.00")
+    assert move(ledger, "c2", DepositKind.CHARGE, "800.05")
+    with ledger.session() as session:
+        everyone = repository.held_by_customers(session)
+        one_by_one = {
+            customer.id: repository.held_by_customer(session, customer.id)
+            for customer in repository.list_customers(session)
+        }
+    assert everyone == one_by_one == {"acme": Decimal("1000.05"), "initech": Decimal(0)}
+    assert {customer: str(amount) for customer, amount in everyone.items()} == {
+        "acme": "1000.05",
+        "initech": "0.00",  # no movement: nothing held, in the currency's minor units
+    }

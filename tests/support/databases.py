@@ -5,9 +5,11 @@ database is created empty, named `termshift_test_<random hex>`, and dropped with
 """
 
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 import psycopg
 from psycopg import sql
@@ -25,6 +27,44 @@ class PostgresUnavailable(RuntimeError):
 
 def sqlite_url(folder: Path, name: str = "billing.db") -> str:
     return f"sqlite:///{folder / name}"
+
+
+def sqlite_file(path: Path, journal_mode: str) -> Path:
+    """An empty SQLite database at `path` in `journal_mode`: `delete` is a file no worker has
+    opened yet (SQLite's default), `wal` one a worker has (it switches every file to WAL)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute(f"PRAGMA journal_mode = {journal_mode}")
+    finally:
+        connection.close()
+    return path
+
+
+class ExclusiveLock:
+    """Another connection holding a SQLite file under `BEGIN EXCLUSIVE`, as an open
+    `sqlite3 FILE 'BEGIN EXCLUSIVE;'` does: nobody else writes it (nor reads it, unless in WAL)."""
+
+    def __init__(self, path: Path) -> None:
+        self._connection: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None)
+        self._connection.execute("BEGIN EXCLUSIVE")
+
+    def release(self) -> None:
+        """Roll back and close; once released, again does nothing."""
+        if self._connection is not None:
+            self._connection.execute("ROLLBACK")
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> "ExclusiveLock":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 def postgres_url(database: str) -> str:

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from billing.contract import Command, ContractStatus
 from billing.rules import CANCEL_AT_NEXT_INVOICE_WARNING
 from store.db import Database
+from termshift.served_days import check_database
 from tests.support.contracts import WHO, Scenario, scenario
 from workflows import ContractWorkflow
 from workflows.messages import (
@@ -295,9 +296,11 @@ async def test_cancel_after_the_next_invoice_date(
         assert f"the last invoice, on {may_1}, covers {may_1} to {may_11}" in result.effect
         assert f"{last_amount} EUR" in result.effect
         await s.at(s.day(6, 2))
+        # Not prorated, the last line charges and covers the whole period (R7).
+        last_end = may_11 if prorate else s.day(6, 1)
         assert s.plan_lines("late", since=apr_1) == [
             (apr_1, "plan", apr_1, may_1, D("600.00")),
-            (may_1, "plan", may_1, may_11, D(last_amount)),
+            (may_1, "plan", may_1, last_end, D(last_amount)),
         ]
         assert [i.issue_date for i in s.invoices(contract_id="late")][-1] == may_1
         contract = s.contract("late")
@@ -364,6 +367,40 @@ async def test_uncancel_while_the_date_is_ahead_restores_invoicing(
         assert s.plan_lines("back", since=apr_1) == [
             (apr_1, "plan", apr_1, s.day(5, 1), D("600.00"))
         ]
+
+
+async def test_uncancel_after_a_prorated_cut_invoices_the_days_cut_off(
+    time_env: WorkflowEnvironment, database: Database
+) -> None:
+    """R7's undo: 600.00/month, cancelled for May 11 with proration; the May invoice bills May 1
+    to 11 (193.55). Undone on May 3, the days May 11 to June 1 are invoiced that day (406.45), and
+    every served day is billed once (R20)."""
+    async with scenario(time_env, database) as s:
+        may_1, may_3, may_11, jun_1 = s.day(5, 1), s.day(5, 3), s.day(5, 11), s.day(6, 1)
+        await s.create("cut", "FLEX", s.day(3, 1))
+        await s.at(s.day(4, 10))
+        await s.update("cut", ContractWorkflow.cancel, Cancel(date=may_11, prorate=True, **WHO))
+        await s.at(may_3)
+        assert s.plan_lines("cut", since=may_1) == [(may_1, "plan", may_1, may_11, D("193.55"))]
+
+        result = await s.update("cut", ContractWorkflow.uncancel, Uncancel(**WHO))
+
+        assert result.effect.startswith(f"Undid the manual cancellation on {may_11}")
+        assert f"so {may_11} to {jun_1} is invoiced today" in result.effect
+        assert "406.45 EUR" in result.effect
+        assert s.plan_lines("cut", since=may_3) == [(may_3, "plan", may_11, jun_1, D("406.45"))]
+        [undo] = [i for i in s.invoices(contract_id="cut") if i.issue_date == may_3]
+        assert undo.purpose.value == "uncancel"
+        row = s.contract("cut")
+        assert (row.cancellation, row.billed_through, row.next_invoice_date) == (None, jun_1, jun_1)
+        assert check_database(database) == []
+
+        await s.at(s.day(6, 2))
+
+        assert s.plan_lines("cut", since=jun_1) == [
+            (jun_1, "plan", jun_1, s.day(7, 1), D("600.00"))
+        ]
+        assert check_database(database) == []
 
 
 async def test_uncancel_is_refused_without_a_cancellation_and_once_the_date_passed(
