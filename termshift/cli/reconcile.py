@@ -28,6 +28,7 @@ from termshift.cli._common import (
     emit_json,
     errors,
     handled,
+    print_listing,
     requested,
     run,
 )
@@ -201,31 +202,32 @@ def _print(report: ReconcileReport) -> None:
 
 
 def _print_billing(findings: list[Finding]) -> None:
-    table = Table(
-        "violation",
-        "contract",
-        "from",
-        "to",
-        "days",
-        "amount",
-        "detail",
-        title="Billing (R20): served days not billed exactly once, deposits that do not add up",
-        caption="Days run from `from` up to `to`, which is not included.",
-        show_lines=True,
+    console.print(
+        "[bold]Billing (R20): served days not billed exactly once, deposits that do not add up[/]",
+        highlight=False,
     )
+    rows = []
     for finding in findings:
         violation = finding.violation
         assert violation is not None  # every billing finding carries its violation
-        table.add_row(
-            f"[bold red]{violation.kind.value}[/]",
-            escape(finding.contract_id or f"customer {violation.customer_id}"),
-            str(violation.start or "—"),
-            str(violation.end or "—"),
-            str(violation.days) if violation.start is not None else "—",
-            format_money(violation.amount, violation.currency),
-            escape(finding.detail),
+        rows.append(
+            (
+                f"[bold red]{violation.kind.value}[/]",
+                escape(finding.contract_id or f"customer {violation.customer_id}"),
+                str(violation.start or "—"),
+                str(violation.end or "—"),
+                str(violation.days) if violation.start is not None else "—",
+                format_money(violation.amount, violation.currency),
+                escape(finding.detail),
+            )
         )
-    console.print(table)
+    print_listing(
+        ("violation", "contract", "from", "to", "days", "amount", "detail"),
+        rows,
+        drop=("detail",),
+        right=("days", "amount"),
+    )
+    console.print("(Days run from `from` up to `to`, which is not included.)", highlight=False)
     console.print(
         "[bold red]Not repaired:[/] reconcile writes no invoice and no deposit movement. Look "
         "at each contract with `python starter.py contracts show ID` (a deposit: `invoices list "

@@ -314,6 +314,10 @@ async def test_a_deleted_invoice_line_is_a_gap_reported_never_invoiced(rig: Rig)
         "Billing (R20): 1 violation (1 contract, 0 deposits): reported, not repaired." in text.out
     )
     assert "1 checked, 0 repaired, 1 need attention. Database and workflows agree." in text.out
+    narrow = await Cli({**rig.env, "COLUMNS": "80"})("reconcile", "--billing-only")
+    assert narrow.code == 1
+    for shown in (str(this_month), str(next_month), "300.00 EUR", "Left out to fit the terminal"):
+        assert shown in narrow.out, narrow.out  # the detail gives way, never a date or amount
     with rig.database.session() as session:  # reported, never invoiced
         assert repository.list_invoices(session, contract_id=stored.id) == before
         assert "reconcile" not in {e.command for e in repository.audit_entries(session)}
