@@ -67,10 +67,11 @@ class SkeletonWorkflow:
 def build_worker(
     client: Client, db_path: str, *, task_queue: str, executor: concurrent.futures.Executor
 ) -> Worker:
-    """Sized as the Termshift worker is (`worker.capacity`: cache, concurrent tasks, polls; the
-    same TERMSHIFT_* settings), and its workflow module likewise loaded once, not per run."""
+    """Sized as the Termshift worker is (`termshift.worker.capacity`: cache, concurrent tasks,
+    polls; the same TERMSHIFT_* settings), and its workflow module likewise loaded once, not per
+    run."""
     from termshift.settings import Settings
-    from worker import capacity
+    from termshift.worker import capacity
     from workflows.sandbox import workflow_runner
 
     settings = Settings()

@@ -92,7 +92,7 @@ from termshift.contracts import (
 )
 from termshift.served_days import check_database
 from termshift.temporal import register_search_attributes
-from worker import build_worker
+from termshift.worker import build_worker
 from workflows import workflow_id
 from workflows.messages import (
     Cancel,

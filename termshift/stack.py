@@ -440,7 +440,7 @@ async def run(options: Options) -> int:
     if options.worker:
         # Import the worker before starting anything: a broken import fails fast.
         from store.db import Database
-        from worker import run_worker
+        from termshift.worker import run_worker
     lock = DataDirLock(options.data_dir)
     lock.acquire()
     server = DevServer(options)

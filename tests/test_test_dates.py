@@ -60,6 +60,7 @@ LIVE_MODULES = frozenset(
         "tests.support.contracts",
         "tests.support.faults",
         "tests.support.temporal",
+        "termshift.worker",
         "worker",
     }
 )

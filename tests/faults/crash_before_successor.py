@@ -24,7 +24,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-import worker
+from termshift import worker
 
 MARKER = Path(os.environ["TERMSHIFT_CRASH_MARKER"])
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-import worker
+from termshift import worker
 
 AFTER = int(os.environ["TERMSHIFT_STALL_AFTER"])
 MARKER = Path(os.environ["TERMSHIFT_STALL_MARKER"])

@@ -31,10 +31,10 @@ from termshift.codec import EncryptionCodec, PayloadKeyError, key_id, load_key
 from termshift.contracts import create_contract
 from termshift.settings import Settings
 from termshift.temporal import data_converter
+from termshift.worker import build_worker
 from tests.support.clock import server_clock
 from tests.support.databases import sqlite_url
 from tests.support.temporal import new_task_queue, start_dev_server
-from worker import build_worker
 from workflows import ContractWorkflow, workflow_id
 
 KEY = bytes(range(32))

@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from store.db import STARTUP_LOCK_WAIT_S, Database, alembic_config
 from termshift.settings import Settings
+from termshift.worker import run_worker
 from tests.support.databases import ExclusiveLock, sqlite_file
 from tests.support.temporal import new_task_queue, start_time_skipping
-from worker import run_worker
 from workflows import ContractWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]

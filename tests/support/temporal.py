@@ -21,7 +21,7 @@ from termshift.temporal import (
     dev_server_search_attribute_args,
     register_search_attributes,
 )
-from worker import build_worker
+from termshift.worker import build_worker
 
 BIN = Path(sys.executable).parent
 
