@@ -6,62 +6,35 @@ runs twice — a retry after a crash, a replayed workflow — leaves one effect.
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from billing import deposits, lifecycle
 from billing.contract import Command, Contract, InvoiceDraft, InvoiceLine, LineKind, Plan
-from billing.lifecycle import Step
 from store import repository
 from store.db import Database
 from store.errors import Conflict, NotFound
 from store.records import AuditEntry, DepositKind, IssuedInvoice
+from workflows.requests import (
+    DayRecorded,
+    RecordCommand,
+    RecordNewTerm,
+    RecordStep,
+    RegisterContract,
+)
 
-
-class RegisterContract(BaseModel):
-    contract: Contract
-    requested: Command
-    key: str
-    """Idempotency key of the audit entry (the workflow id)."""
-
-
-class RecordStep(BaseModel):
-    step: Step
-    key: str
-    """Idempotency key of the audit entry (workflow id and the step's date)."""
-
-
-class RecordCommand(BaseModel):
-    """An admin command's outcome: the contract after it (None if refused) and the audit entry."""
-
-    contract: Contract | None
-    contract_id: str
-    command: str
-    requested: Command
-    effect: str
-    key: str
-    invoice: InvoiceDraft | None = None
-    """What the command bills at once (an undone cut, R7), issued in the same transaction."""
-
-
-class DayRecorded(BaseModel):
-    """What `record_day` wrote: the invoice (if any) and the successor (if a switch started one)."""
-
-    invoice: IssuedInvoice | None
-    successor: Contract | None
-
-
-class RecordNewTerm(BaseModel):
-    """A new term (R8) and the contract it continues, linked, in one transaction."""
-
-    old: Contract
-    successor: Contract
-    command: str
-    requested: Command
-    effect: str
-    key: str
+__all__ = [
+    "ContractActivities",
+    "DayRecorded",
+    "RecordCommand",
+    "RecordNewTerm",
+    "RecordStep",
+    "RegisterContract",
+    "created",
+    "register",
+    "write_new_term",
+]
 
 
 def register(
@@ -159,7 +132,12 @@ class ContractActivities:
             if request.invoice is not None:
                 _issue_invoice(session, request.invoice)
             if request.contract is not None:
-                repository.save_contract(session, request.contract)
+                try:
+                    repository.save_contract(session, request.contract)
+                except NotFound as error:  # never recorded: retrying will not write it
+                    raise ApplicationError(
+                        str(error), type=type(error).__name__, non_retryable=True
+                    ) from None
             _audit(session, request, contract_id=request.contract_id)
 
 

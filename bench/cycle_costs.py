@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import importlib
-import json
 import os
 import shutil
 import sqlite3
@@ -41,19 +40,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydantic import BaseModel  # noqa: E402
-from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from temporalio import workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-from bench.month_end import cpu_seconds, start_server, stop_process  # noqa: E402
+from bench.harness import (  # noqa: E402
+    RESULTS,
+    console,
+    cpu_seconds,
+    start_server,
+    stop_process,
+    timestamp,
+    write_results,
+)
 from bench.skeleton import TABLE, SkeletonActivities, create_table  # noqa: E402
 from termshift.settings import Settings  # noqa: E402
 from termshift.temporal import NEXT_INVOICE_AT  # noqa: E402
 from workflows.sandbox import workflow_runner  # noqa: E402
 
-console = Console(highlight=False)
 TASK_QUEUE = "cycle-costs"
 MAX_WORKFLOWS = 5_000
 
@@ -204,7 +209,7 @@ async def bench(args: argparse.Namespace) -> int:
             "cpus": os.cpu_count(),
             "variants": results,
         }
-        path = write_results(args.out, numbers)
+        path = write_results(args.out, [f"cycle-costs-{timestamp()}"], numbers, markdown(numbers))
         print_table(numbers)
         console.print(f"Results: {path} (and .md)")
         return 0
@@ -236,15 +241,6 @@ def markdown(numbers: dict[str, Any]) -> str:
     return "\n".join([*lines, "", *notes]).rstrip() + "\n"
 
 
-def write_results(out_dir: Path, numbers: dict[str, Any]) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / f"cycle-costs-{stamp}.json"
-    path.write_text(json.dumps(numbers, indent=2) + "\n")
-    path.with_suffix(".md").write_text(markdown(numbers))
-    return path
-
-
 def print_table(numbers: dict[str, Any]) -> None:
     table = Table(title=f"Cycle costs ({numbers['workflows']} workflows per variant)")
     table.add_column("variant")
@@ -266,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workflows", type=workflows_count, default=1000)
     parser.add_argument("--in-memory", action="store_true", help="dev server without a SQLite file")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     try:
         return asyncio.run(bench(args))

@@ -2,6 +2,12 @@
 
 These are plain, immutable values. The workflow carries a `Contract` as its whole state (it is the
 continue-as-new input), and activities turn `InvoiceDraft`s into rows.
+
+They are also what workflow histories, activity payloads and stored snapshots hold, for as long as
+a contract runs: decoding them is tolerant. A field this code does not know is ignored (a newer
+version wrote it, and a rollback must still read it), and nothing that changes over the years is
+checked on decode — a location's currency and timezone are checked where a location is created
+(`Location.new`), not each time a contract that uses it is read.
 """
 
 from datetime import date
@@ -27,7 +33,9 @@ def _timezone_name(value: str) -> str:
 
 CadenceText = Annotated[str, AfterValidator(_cadence_text)]
 CurrencyCode = Annotated[str, AfterValidator(normalize_currency)]
+"""A currency a new location may use (checked where input enters: CLI, scenarios)."""
 TimezoneName = Annotated[str, AfterValidator(_timezone_name)]
+"""A timezone that exists in the pinned time-zone database (checked where input enters)."""
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -35,7 +43,7 @@ Identifier = Annotated[
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class Location(_Value):
@@ -43,8 +51,22 @@ class Location(_Value):
 
     id: Identifier
     name: Name
-    timezone: TimezoneName
-    currency: CurrencyCode
+    timezone: str
+    """An IANA name or a fixed offset (`billing.calendar.zone`), checked by `Location.new`."""
+    currency: str
+    """An ISO-4217 code, checked by `Location.new`; a code withdrawn since keeps billing."""
+
+    @classmethod
+    def new(cls, *, id: str, name: str, timezone: str, currency: str) -> "Location":
+        """A location being created: its timezone must exist and its currency be one a new
+        location may use (`UnknownCurrencyError`, `InvalidTimezoneError`); the code is
+        upper-cased."""
+        return cls(
+            id=id,
+            name=name,
+            timezone=_timezone_name(timezone),
+            currency=normalize_currency(currency),
+        )
 
 
 class Plan(_Value):

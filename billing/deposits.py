@@ -19,7 +19,7 @@ _ZERO = Decimal(0)
 class DepositOnStart(BaseModel):
     """The deposit on a contract's first invoice."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     charge: Decimal
     """The `deposit` line: the plan's deposit less what was inherited, never below zero."""
@@ -39,7 +39,7 @@ class DepositSettlement(StrEnum):
 class DepositOnEnd(BaseModel):
     """What happens to deposits when a contract ends (on its cancellation date)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     settlement: DepositSettlement
     transfer: Decimal = _ZERO

@@ -236,6 +236,20 @@ def advance(contract: Contract) -> Step:
     return _invoice_period(contract, day, first=False)
 
 
+def invoice_on(contract: Contract, day: date) -> InvoiceDraft:
+    """The invoice `contract`, as it stands, issues on `day`, one of its invoice dates before its
+    end: its start, or a period boundary from its next invoice date on (R1).
+
+    A preview for a date further ahead than `advance` reaches, without stepping through the
+    periods between: how a date is billed depends on the contract's price, plan, anchor and
+    cancellation, which those periods do not change.
+    """
+    first = contract.status is ContractStatus.INACTIVE and day == contract.start
+    invoice = _invoice_period(contract, day, first=first).invoice
+    assert invoice is not None, "every invoice date bills its period"
+    return invoice
+
+
 def undo_cancellation(contract: Contract, day: date) -> Step:
     """Undo a manual cancellation on `day`, while its date is ahead (R7): the contract continues
     as if never cancelled. If its last invoice was already cut at the cancellation date with

@@ -25,12 +25,25 @@ _TWO_DECIMAL_CODES = frozenset(
 )
 
 CURRENCIES: dict[str, int] = dict.fromkeys(_TWO_DECIMAL_CODES, 2) | _MINOR_UNITS_EXCEPTIONS
-"""Every accepted ISO-4217 code with the number of decimals of its minor unit."""
+"""Every ISO-4217 code a new location may use, with the number of decimals of its minor unit."""
+
+RETIRED_CURRENCIES: dict[str, int] = {
+    "BYR": 0, "CUC": 2, "EEK": 2, "HRK": 2, "LTL": 2, "LVL": 2, "MRO": 2, "SLL": 2, "STD": 2,
+    "VEF": 2, "ZWL": 2,
+}  # fmt: skip
+"""Codes ISO 4217 withdrew. A location created while one was current keeps billing in it (its
+contracts' amounts still round to its minor unit), but no new location may use it. A code leaves
+`CURRENCIES` for this table, never for nowhere: running contracts decode it for years."""
 
 
 def normalize_currency(code: str) -> str:
-    """Return the upper-case ISO-4217 code, or raise `UnknownCurrencyError`."""
+    """The upper-case ISO-4217 code a new location may use, or `UnknownCurrencyError`."""
     normalized = code.strip().upper()
+    if normalized in RETIRED_CURRENCIES:
+        raise UnknownCurrencyError(
+            f"The currency {normalized} is no longer issued (ISO 4217 withdrew it): use the "
+            "code that replaced it."
+        )
     if normalized not in CURRENCIES:
         raise UnknownCurrencyError(
             f"Unknown currency {code!r}: use an ISO-4217 code such as USD, EUR, GBP, CHF or JPY."
@@ -39,7 +52,10 @@ def normalize_currency(code: str) -> str:
 
 
 def minor_units(currency: str) -> int:
-    """Decimals of the currency's minor unit: JPY 0, USD 2, KWD 3."""
+    """Decimals of the currency's minor unit: JPY 0, USD 2, KWD 3 (retired codes included)."""
+    code = currency.strip().upper()
+    if code in RETIRED_CURRENCIES:
+        return RETIRED_CURRENCIES[code]
     return CURRENCIES[normalize_currency(currency)]
 
 
@@ -87,7 +103,7 @@ def parse_amount(value: str | int | Decimal, currency: str, *, allow_zero: bool 
         raise BillingError(f"The amount {value} is too large to be a price or a deposit.") from None
     if rounded != amount:
         raise BillingError(
-            f"The amount {value} has more decimals than {normalize_currency(currency)} allows "
+            f"The amount {value} has more decimals than {currency.strip().upper()} allows "
             f"({decimals})."
         )
     return rounded
@@ -96,4 +112,4 @@ def parse_amount(value: str | int | Decimal, currency: str, *, allow_zero: bool 
 def format_money(amount: Decimal, currency: str) -> str:
     """`1,500.00 USD`: grouped, to the minor unit, with the code."""
     decimals = minor_units(currency)
-    return f"{round_money(amount, currency):,.{decimals}f} {normalize_currency(currency)}"
+    return f"{round_money(amount, currency):,.{decimals}f} {currency.strip().upper()}"

@@ -10,7 +10,7 @@ from billing.contract import Contract, InvoiceLine, InvoicePurpose
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class DepositKind(StrEnum):

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     """Run contract workflows inside the SDK's workflow sandbox (Termshift's packages passed
     through). Off by default: the sandbox guards determinism while code is written, and the test
     suite runs every workflow under the SDK's strict sandbox; in a worker it costs about a quarter
-    of the worker's CPU per invoice date (README, "Benchmark")."""
+    of the worker's CPU per invoice date (bench/README.md)."""
 
     # The worker's capacity. A sleeping contract needs no memory: one that is not cached is
     # rebuilt from its short history when its timer fires. The cache bounds the worker's memory.

@@ -2,11 +2,9 @@
 
 import dataclasses
 from datetime import datetime
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     SearchAttributeUpdate,
     TypedSearchAttributes,
@@ -18,27 +16,33 @@ from temporalio.runtime import Runtime
 
 from termshift.codec import EncryptionCodec, load_key
 from termshift.settings import Settings
-
-CONTRACT_ID = SearchAttributeKey.for_keyword("ContractId")
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-LOCATION_ID = SearchAttributeKey.for_keyword("LocationId")
-PLAN_CODE = SearchAttributeKey.for_keyword("PlanCode")
-NEXT_PLAN_CODE = SearchAttributeKey.for_keyword("NextPlanCode")
-CONTRACT_STATUS = SearchAttributeKey.for_keyword("ContractStatus")
-NEXT_INVOICE_AT = SearchAttributeKey.for_datetime("NextInvoiceAt")
-CANCELLATION_AT = SearchAttributeKey.for_datetime("CancellationAt")
-
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+from workflows.search_attributes import (
+    CANCELLATION_AT,
     CONTRACT_ID,
+    CONTRACT_STATUS,
     CUSTOMER_ID,
     LOCATION_ID,
-    PLAN_CODE,
-    NEXT_PLAN_CODE,
-    CONTRACT_STATUS,
     NEXT_INVOICE_AT,
-    CANCELLATION_AT,
+    NEXT_PLAN_CODE,
+    PLAN_CODE,
+    SEARCH_ATTRIBUTES,
 )
-"""Every custom search attribute a Termshift namespace must have registered."""
+
+__all__ = [
+    "CANCELLATION_AT",
+    "CONTRACT_ID",
+    "CONTRACT_STATUS",
+    "CUSTOMER_ID",
+    "LOCATION_ID",
+    "NEXT_INVOICE_AT",
+    "NEXT_PLAN_CODE",
+    "PLAN_CODE",
+    "SEARCH_ATTRIBUTES",
+    "connect",
+    "data_converter",
+    "dev_server_search_attribute_args",
+    "register_search_attributes",
+]
 
 
 def dev_server_search_attribute_args() -> list[str]:

@@ -114,7 +114,7 @@ def freeze_startup_objects() -> None:
     protobuf schemas, the SDK. Python's full collections would go through all of them again each
     time; frozen, they are skipped, and a full collection goes only through what came after —
     mostly contract workflows, which the cache evicts in turn. At month-end that halved the
-    worker's time in full collections (README, "Benchmark").
+    worker's time in full collections (bench/README.md).
     """
     gc.collect()
     gc.freeze()

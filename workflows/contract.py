@@ -18,17 +18,11 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        ContractActivities,
-        RecordCommand,
-        RecordNewTerm,
-        RecordStep,
-        RegisterContract,
-    )
     from billing import lifecycle, rules
     from billing.calendar import local_date, local_midnight
     from billing.contract import Command, Contract, InvoiceDraft, Plan
-    from workflows import visibility
+    from store.records import IssuedInvoice
+    from workflows import requests, visibility
     from workflows.messages import (
         Cancel,
         CancelAtNextInvoice,
@@ -45,6 +39,13 @@ with workflow.unsafe.imports_passed_through():
         decide_new_term,
         decide_switch,
         parse_command,
+    )
+    from workflows.requests import (
+        DayRecorded,
+        RecordCommand,
+        RecordNewTerm,
+        RecordStep,
+        RegisterContract,
     )
 
 WRITE_RETRY = RetryPolicy(
@@ -79,6 +80,15 @@ RECORD_DAY_LOCALLY = "record-day-as-local-activity"
 REFUSE_MALFORMED_SIGNALS = "refuse-malformed-signals"
 """Patch: a signal that is not a well-formed command is refused, kept and audited (before: the
 SDK dropped it, or a signal with no or two inputs failed the workflow task)."""
+
+SIGNALS_IGNORE_UNKNOWN_FIELDS = "signals-ignore-unknown-fields"
+"""Patch: a signal's field that this version does not know is ignored, as a newer version may
+send it (before: the signal was refused). Updates still refuse it, in their validators."""
+
+COMMANDS_AWAIT_REGISTRATION = "commands-await-registration"
+"""Patch: a command that arrives before the contract's row is written waits for it, and is refused
+if the row is never written (before: its write retried forever against a missing row, and the
+workflow could not fail its registration while that handler ran)."""
 
 BILL_UNDONE_CUT = "bill-days-of-an-undone-cut"
 """Patch: undoing a cancellation whose last invoice was cut with proration invoices the days cut
@@ -118,6 +128,8 @@ class ContractWorkflow:
         self._lock = asyncio.Lock()
         self._changed = False
         self._registration_error: str | None = None
+        self._unknown_fields = False
+        """Whether the validators running now ignore unknown fields (for a signal, patched)."""
         self._dates_this_run = 0
         # What the workflow already carries (set at start, or kept by continue-as-new).
         current = workflow.info().typed_search_attributes
@@ -171,27 +183,34 @@ class ContractWorkflow:
         request = RegisterContract(
             contract=self._contract, requested=self._created, key=workflow.info().workflow_id
         )
-        summary = f"Record contract {self._contract.id}"
+        summary = visibility.registration_summary(self._contract.id)
         try:
             if workflow.patched(REGISTER_LOCALLY):
                 # In the first workflow task: `contracts create` returns one round trip sooner.
-                await workflow.execute_local_activity_method(
-                    ContractActivities.register_contract,
+                await workflow.execute_local_activity(
+                    requests.REGISTER_CONTRACT,
                     request,
                     start_to_close_timeout=WRITE_TIMEOUT,
                     retry_policy=WRITE_RETRY,
                     summary=summary,
                 )
             else:
-                await workflow.execute_activity_method(
-                    ContractActivities.register_contract,
+                await workflow.execute_activity(
+                    requests.REGISTER_CONTRACT,
                     request,
                     start_to_close_timeout=WRITE_TIMEOUT,
                     retry_policy=WRITE_RETRY,
                     summary=summary,
                 )
-        except ActivityError as error:
-            self._registration_error = str(error.cause or error)
+        except (ActivityError, ApplicationError) as error:
+            # A local activity that fails after its workflow task was extended arrives as its
+            # own ApplicationError, not wrapped in an ActivityError.
+            if isinstance(error, ApplicationError) and not workflow.patched(
+                COMMANDS_AWAIT_REGISTRATION
+            ):
+                raise
+            cause = error.cause if isinstance(error, ActivityError) else error
+            self._registration_error = str(cause or error)
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise ApplicationError(
                 f"Contract {self._contract.id} was not created: {self._registration_error}",
@@ -231,18 +250,20 @@ class ContractWorkflow:
         summary = f"{step.day}: {step.summary}"
         if workflow.patched(RECORD_DAY_LOCALLY):
             # One marker instead of three activity events and a second workflow task per cycle.
-            recorded = await workflow.execute_local_activity_method(
-                ContractActivities.record_day,
+            recorded = await workflow.execute_local_activity(
+                requests.RECORD_DAY,
                 request,
+                result_type=DayRecorded,
                 start_to_close_timeout=WRITE_TIMEOUT,
                 retry_policy=WRITE_RETRY,
                 summary=summary,
             )
             invoice, successor = recorded.invoice, recorded.successor
         else:
-            invoice = await workflow.execute_activity_method(
-                ContractActivities.record_step,
+            invoice = await workflow.execute_activity(
+                requests.RECORD_STEP,
                 request,
+                result_type=IssuedInvoice | None,  # type: ignore[arg-type]
                 start_to_close_timeout=WRITE_TIMEOUT,
                 retry_policy=WRITE_RETRY,
                 summary=summary,
@@ -332,6 +353,10 @@ class ContractWorkflow:
     def _today(self) -> date:
         return local_date(workflow.now(), self._contract.timezone)
 
+    def _read(self, model: type[C], payloads: Sequence[Any]) -> C:
+        """A validator's command: unknown fields refused, except in a signal (patched)."""
+        return _command(model, payloads, unknown_fields=self._unknown_fields)
+
     def _check(self, decide: Decide) -> None:
         outcome = decide(self._contract, self._today())
         if isinstance(outcome, rules.Rejection):
@@ -342,8 +367,28 @@ class ContractWorkflow:
         await self._record(name, command, None, f"Refused: {rejection.message}")
         raise _AuditedRefusal(rejection.message, type=rejection.code, non_retryable=True)
 
+    async def _await_registration(self, name: str, command: Command) -> None:
+        """A command changes a contract whose row exists: one sent while the row is being written
+        waits for it, and is refused (audited) if the row is never written."""
+        if self._registered or not workflow.patched(COMMANDS_AWAIT_REGISTRATION):
+            return
+        await workflow.wait_condition(
+            lambda: self._registered or self._registration_error is not None
+        )
+        if self._registration_error is not None:
+            await self._refuse(
+                name,
+                command,
+                rules.Rejection(
+                    code="registration_failed",
+                    message=f"Contract {self._contract.id} was not created: "
+                    f"{self._registration_error}",
+                ),
+            )
+
     async def _execute(self, name: str, command: Command, decide: Decide) -> CommandResult:
         """Decide again under the lock (the state may have moved), then record and wake the loop."""
+        await self._await_registration(name, command)
         async with self._lock:
             outcome = decide(self._contract, self._today())
             assert outcome is not None
@@ -373,8 +418,8 @@ class ContractWorkflow:
         """Save the contract after a command with its audit entry, and what it bills at once, in
         one transaction."""
         info = workflow.info()
-        await workflow.execute_activity_method(
-            ContractActivities.record_command,
+        await workflow.execute_activity(
+            requests.RECORD_COMMAND,
             RecordCommand(
                 contract=contract,
                 contract_id=self._contract.id,
@@ -403,13 +448,18 @@ class ContractWorkflow:
         (wrong types, missing fields, no input, two inputs) is refused where an admin sees it
         instead of being dropped by the SDK or failing the workflow task.
         """
+        tolerant = workflow.patched(SIGNALS_IGNORE_UNKNOWN_FIELDS)
         try:
-            command = parse_command(model, payloads)
+            command = parse_command(model, payloads, unknown_fields=tolerant)
         except InvalidInput as malformed:
             await self._refuse_malformed(name, payloads, str(malformed))
             return
         try:
-            validate(*payloads)
+            self._unknown_fields = tolerant
+            try:
+                validate(*payloads)
+            finally:
+                self._unknown_fields = False
             await handle(*payloads)
         except (ApplicationError, ActivityError) as error:
             self._keep_refusal(name, command.actor, error.message)
@@ -446,13 +496,15 @@ class ContractWorkflow:
         if code == self._contract.plan.code:
             return self._contract.plan
         try:
-            return await workflow.execute_activity_method(
-                ContractActivities.load_plan,
+            plan: Plan = await workflow.execute_activity(
+                requests.LOAD_PLAN,
                 code,
+                result_type=Plan,
                 start_to_close_timeout=WRITE_TIMEOUT,
                 retry_policy=WRITE_RETRY,
                 summary=f"Load plan {code}",
             )
+            return plan
         except ActivityError as error:
             cause = error.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -462,7 +514,7 @@ class ContractWorkflow:
 
     @workflow.update(name="schedule_change")
     async def schedule_change(self, *payloads: Any) -> CommandResult:
-        command = _command(ScheduleChange, payloads)
+        command = _command(ScheduleChange, payloads, unknown_fields=True)
         plan = await self._load_plan(command.next_plan)
         return await self._execute(
             "schedule_change",
@@ -474,7 +526,7 @@ class ContractWorkflow:
 
     @schedule_change.validator
     def _validate_schedule_change(self, *payloads: Any) -> None:
-        command = _command(ScheduleChange, payloads)
+        command = self._read(ScheduleChange, payloads)
         self._check(
             lambda contract, today: rules.precheck_schedule_change(
                 contract, next_plan_code=command.next_plan, today=today
@@ -500,14 +552,14 @@ class ContractWorkflow:
 
     @workflow.update(name="cancel_at_next_invoice")
     async def cancel_at_next_invoice(self, *payloads: Any) -> CommandResult:
-        command = _command(CancelAtNextInvoice, payloads)
+        command = _command(CancelAtNextInvoice, payloads, unknown_fields=True)
         return await self._execute(
             "cancel_at_next_invoice", command, self._cancel_at_next_invoice(command)
         )
 
     @cancel_at_next_invoice.validator
     def _validate_cancel_at_next_invoice(self, *payloads: Any) -> None:
-        self._check(self._cancel_at_next_invoice(_command(CancelAtNextInvoice, payloads)))
+        self._check(self._cancel_at_next_invoice(self._read(CancelAtNextInvoice, payloads)))
 
     @workflow.signal(name="cancel_at_next_invoice")
     async def cancel_at_next_invoice_signal(self, *payloads: Any) -> None:
@@ -526,12 +578,12 @@ class ContractWorkflow:
 
     @workflow.update(name="clear_change")
     async def clear_change(self, *payloads: Any) -> CommandResult:
-        command = _command(ClearChange, payloads)
+        command = _command(ClearChange, payloads, unknown_fields=True)
         return await self._execute("clear_change", command, self._clear_change(command))
 
     @clear_change.validator
     def _validate_clear_change(self, *payloads: Any) -> None:
-        self._check(self._clear_change(_command(ClearChange, payloads)))
+        self._check(self._clear_change(self._read(ClearChange, payloads)))
 
     @workflow.signal(name="clear_change")
     async def clear_change_signal(self, *payloads: Any) -> None:
@@ -548,12 +600,12 @@ class ContractWorkflow:
 
     @workflow.update(name="cancel")
     async def cancel(self, *payloads: Any) -> CommandResult:
-        command = _command(Cancel, payloads)
+        command = _command(Cancel, payloads, unknown_fields=True)
         return await self._execute("cancel", command, self._cancel(command))
 
     @cancel.validator
     def _validate_cancel(self, *payloads: Any) -> None:
-        self._check(self._cancel(_command(Cancel, payloads)))
+        self._check(self._cancel(self._read(Cancel, payloads)))
 
     @workflow.signal(name="cancel")
     async def cancel_signal(self, *payloads: Any) -> None:
@@ -566,7 +618,7 @@ class ContractWorkflow:
 
     @workflow.update(name="uncancel")
     async def uncancel(self, *payloads: Any) -> CommandResult:
-        command = _command(Uncancel, payloads)
+        command = _command(Uncancel, payloads, unknown_fields=True)
         bill_cut_days = workflow.patched(BILL_UNDONE_CUT)
         return await self._execute(
             "uncancel", command, self._uncancel(command, bill_cut_days=bill_cut_days)
@@ -574,7 +626,7 @@ class ContractWorkflow:
 
     @uncancel.validator
     def _validate_uncancel(self, *payloads: Any) -> None:
-        self._check(self._uncancel(_command(Uncancel, payloads)))
+        self._check(self._uncancel(self._read(Uncancel, payloads)))
 
     @workflow.signal(name="uncancel")
     async def uncancel_signal(self, *payloads: Any) -> None:
@@ -623,8 +675,8 @@ class ContractWorkflow:
         effect: str,
         info: workflow.Info,
     ) -> None:
-        await workflow.execute_activity_method(
-            ContractActivities.record_new_term,
+        await workflow.execute_activity(
+            requests.RECORD_NEW_TERM,
             RecordNewTerm(
                 old=old,
                 successor=successor,
@@ -640,8 +692,9 @@ class ContractWorkflow:
 
     @workflow.update(name="new_term")
     async def new_term(self, *payloads: Any) -> CommandResult:
-        command = _command(NewTerm, payloads)
+        command = _command(NewTerm, payloads, unknown_fields=True)
         plan = await self._load_plan(command.plan or self._contract.plan.code)
+        await self._await_registration("new_term", command)
         async with self._lock:
             outcome = decide_new_term(command, self._contract, plan, self._today())
             if isinstance(outcome, rules.Rejection):
@@ -654,7 +707,7 @@ class ContractWorkflow:
     def _validate_new_term(self, *payloads: Any) -> None:
         # Without the plan (a database read) only the plan-independent checks can run here.
         # A custom price is checked here too: against the contract's currency, not the plan.
-        command = _command(NewTerm, payloads)
+        command = self._read(NewTerm, payloads)
         outcome = decide_new_term(
             command.model_copy(update={"prorate_first_invoice": False}),
             self._contract,
@@ -670,8 +723,9 @@ class ContractWorkflow:
 
     @workflow.update(name="switch")
     async def switch(self, *payloads: Any) -> CommandResult:
-        command = _command(Switch, payloads)
+        command = _command(Switch, payloads, unknown_fields=True)
         plan = await self._load_plan(command.to_plan)
+        await self._await_registration("switch", command)
         async with self._lock:
             outcome = decide_switch(command, self._contract, plan, self._today())
             if isinstance(outcome, rules.Rejection):
@@ -685,7 +739,7 @@ class ContractWorkflow:
     def _validate_switch(self, *payloads: Any) -> None:
         # The whole decision with the current plan; what depends on the new plan is decided in
         # the handler, once it is read.
-        command = _command(Switch, payloads)
+        command = self._read(Switch, payloads)
         outcome = decide_switch(command, self._contract, self._contract.plan, self._today())
         if isinstance(outcome, rules.Rejection) and outcome.code not in _PLAN_DEPENDENT:
             raise ApplicationError(outcome.message, type=outcome.code, non_retryable=True)
@@ -703,11 +757,12 @@ _PLAN_DEPENDENT = frozenset({"prorate_not_allowed", "other_location", "same_plan
 """Rejections of a new term that depend on the chosen plan, decided in the handler."""
 
 
-def _command(model: type[C], payloads: Sequence[Any]) -> C:
+def _command(model: type[C], payloads: Sequence[Any], *, unknown_fields: bool) -> C:
     """The command an update's input describes; malformed input is refused before it enters
-    history, with the sentence the CLI prints, and is not worth retrying."""
+    history, with the sentence the CLI prints, and is not worth retrying. A field the command
+    does not have is refused unless `unknown_fields` (see `parse_command`)."""
     try:
-        return parse_command(model, payloads)
+        return parse_command(model, payloads, unknown_fields=unknown_fields)
     except InvalidInput as malformed:
         raise ApplicationError(str(malformed), type="invalid_input", non_retryable=True) from None
 

@@ -210,9 +210,15 @@ _JSON_KINDS: dict[type, str] = {
 }
 
 
-def parse_command(model: type[C], payloads: Sequence[Any]) -> C:
+def parse_command(model: type[C], payloads: Sequence[Any], *, unknown_fields: bool = False) -> C:
     """The command that an update's or a signal's input describes, or `InvalidInput` saying why
-    it does not (one JSON object is expected)."""
+    it does not (one JSON object is expected).
+
+    A field the command does not have is refused unless `unknown_fields`: an update's validator
+    refuses it before it enters history (a misspelt `prorrate` must not cancel without
+    proration), while what is already in history — an update's handler, a signal on replay — is
+    read tolerantly, so that a version that does not know a newer field still replays it.
+    """
     if len(payloads) != 1:
         raise InvalidInput(
             f"Invalid input — expected one JSON object as input, got {len(payloads)} inputs; "
@@ -223,6 +229,14 @@ def parse_command(model: type[C], payloads: Sequence[Any]) -> C:
         raise InvalidInput(
             f"Invalid input — expected one JSON object as input, got {kind}; nothing changed."
         )
+    if not unknown_fields and isinstance(payloads[0], dict):
+        known = {
+            key for name, field in model.model_fields.items() for key in (name, field.alias) if key
+        }
+        unknown = [str(key) for key in payloads[0] if key not in known]
+        if unknown:
+            problems = "; ".join(f"{key}: not a field of this command" for key in unknown)
+            raise InvalidInput(f"Invalid input — {problems}; nothing changed.")
     try:
         return model.model_validate(payloads[0])
     except ValidationError as error:

@@ -12,7 +12,7 @@ from billing import lifecycle
 from billing.calendar import local_midnight
 from billing.contract import Contract
 from billing.money import format_money
-from termshift import temporal as attributes
+from workflows import search_attributes as attributes
 
 
 def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[Any]]:
@@ -38,6 +38,14 @@ def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[A
         else attributes.CANCELLATION_AT.value_unset(),
     ]
     return updates
+
+
+def registration_summary(contract_id: str) -> str:
+    """The summary of the activity that writes the contract's row, in the history and the UI.
+
+    `reconcile` finds a run's registration by it when no worker can answer: keep it as it is.
+    """
+    return f"Record contract {contract_id}"
 
 
 def summary(contract: Contract) -> str:

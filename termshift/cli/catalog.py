@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from activities import catalog
 from billing.cadence import parse_cadence
 from billing.contract import Customer, Location, Plan
 from billing.money import format_money, parse_amount
@@ -21,6 +20,7 @@ from termshift.cli._common import (
     print_listing,
     requested,
 )
+from termshift.services import catalog
 
 locations = typer.Typer(help="Coworking sites: timezone and currency.", no_args_is_help=True)
 plans = typer.Typer(help="Plans (tariffs) of a location.", no_args_is_help=True)
@@ -31,7 +31,9 @@ customers = typer.Typer(help="Customers of a location.", no_args_is_help=True)
 def add_location(
     id: Annotated[str, typer.Argument(help="Short id, e.g. berlin.")],
     name: Annotated[str, typer.Option(help="Display name.")],
-    timezone: Annotated[str, typer.Option(help="IANA timezone, e.g. Europe/Berlin.")],
+    timezone: Annotated[
+        str, typer.Option(help="IANA timezone, e.g. Europe/Berlin, or a fixed offset: UTC+05:30.")
+    ],
     currency: Annotated[str, typer.Option(help="ISO-4217 code, e.g. EUR.")],
     actor: ActorOption = None,
     reason: ReasonOption = "",
@@ -39,7 +41,7 @@ def add_location(
 ) -> None:
     """Add a location."""
     with handled():
-        location = Location(id=id, name=name, timezone=timezone, currency=currency)
+        location = Location.new(id=id, name=name, timezone=timezone, currency=currency)
         added = catalog.add_location(database(), location, requested(actor, reason))
         if json:
             emit_json(location)

@@ -35,7 +35,7 @@ from termshift.cli._common import (
     requested,
     run,
 )
-from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
+from termshift.services.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
 from termshift.settings import Settings
 from termshift.temporal import CONTRACT_ID, SEARCH_ATTRIBUTES
 from workflows import workflow_id

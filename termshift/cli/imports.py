@@ -26,7 +26,6 @@ from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
-from activities.imports import register_contracts
 from billing.contract import Contract
 from billing.errors import BillingError
 from store.errors import NotFound
@@ -46,7 +45,8 @@ from termshift.cli._common import (
     run,
 )
 from termshift.cli.contracts import contract_terms, contracts, new_or_same, shorten
-from termshift.contracts import start_recorded
+from termshift.services.contracts import start_recorded
+from termshift.services.imports import register_contracts
 from termshift.settings import Settings
 from workflows import workflow_id
 

@@ -32,9 +32,9 @@ from termshift.cli._common import (
     requested,
     run,
 )
-from termshift.reconcile import reconcile
-from termshift.reconcile_billing import billing_report
-from termshift.reconcile_report import Finding, FindingKind, Outcome, ReconcileReport
+from termshift.services.reconcile import reconcile
+from termshift.services.reconcile_billing import billing_report
+from termshift.services.reconcile_report import Finding, FindingKind, Outcome, ReconcileReport
 from termshift.settings import Settings
 
 STYLES = {

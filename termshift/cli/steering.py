@@ -2,7 +2,7 @@
 
 Each command is one update on the contract's workflow; the workflow validates it before it enters
 history and answers with what it did. Only a new term of a contract whose workflow has completed
-is made without it (`termshift.contracts.new_term_after_end`, R13).
+is made without it (`termshift.services.contracts.new_term_after_end`, R13).
 """
 
 import sys
@@ -43,7 +43,7 @@ from termshift.cli._common import (
 )
 from termshift.cli.contracts import contracts, existing_contract_id, required_date
 from termshift.cli.views import live_view, no_workflow
-from termshift.contracts import (
+from termshift.services.contracts import (
     BUSY_RETRY_SECONDS,
     CommandRefused,
     ContractNotEnded,

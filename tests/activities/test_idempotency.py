@@ -15,7 +15,6 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import catalog
 from activities.contracts import ContractActivities, RecordCommand, RecordStep, RegisterContract
 from billing import rules
 from billing.contract import (
@@ -31,6 +30,7 @@ from billing.lifecycle import Step, advance
 from store import repository
 from store.db import Database
 from store.records import IssuedInvoice
+from termshift.services import catalog
 
 T = TypeVar("T")
 

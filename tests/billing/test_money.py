@@ -5,7 +5,15 @@ from decimal import Decimal
 import pytest
 
 from billing.errors import BillingError, UnknownCurrencyError
-from billing.money import format_money, minor_units, normalize_currency, parse_amount, round_money
+from billing.money import (
+    CURRENCIES,
+    RETIRED_CURRENCIES,
+    format_money,
+    minor_units,
+    normalize_currency,
+    parse_amount,
+    round_money,
+)
 
 
 @pytest.mark.parametrize(
@@ -118,3 +126,19 @@ def test_round_money_is_half_up() -> None:
 )
 def test_format_money(amount: Decimal, currency: str, text: str) -> None:
     assert format_money(amount, currency) == text
+
+
+@pytest.mark.parametrize(("code", "decimals"), [("HRK", 2), ("hrk", 2), ("BYR", 0), ("SLL", 2)])
+def test_a_withdrawn_currency_keeps_billing_but_no_new_location_takes_it(
+    code: str, decimals: int
+) -> None:
+    assert minor_units(code) == decimals
+    assert format_money(Decimal("1234.5"), code).endswith(f"{code.upper()}")
+    assert parse_amount("10", code) == Decimal(10).quantize(Decimal(1).scaleb(-decimals))
+    with pytest.raises(UnknownCurrencyError) as raised:
+        normalize_currency(code)
+    assert "no longer issued" in str(raised.value)
+
+
+def test_withdrawn_and_current_codes_do_not_overlap() -> None:
+    assert not set(RETIRED_CURRENCIES) & set(CURRENCIES)

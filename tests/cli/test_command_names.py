@@ -1,6 +1,7 @@
-"""Every CLI command that a message, a hint or the README names exists, with the options named.
+"""Every CLI command that a message, a hint or a document names exists, with the options named.
 
-Messages name commands in backticks (`contracts uncancel c1`); so do docstrings and the README.
+Messages name commands in backticks (`contracts uncancel c1`); so do docstrings, the README and the
+documents in docs/ and bench/README.md.
 This reads them all from the source and checks each against `starter.py`'s command tree, so a
 renamed or never-written command (`contracts schedule-change`) fails here. That each hint also
 works in the state its refusal describes is run through the CLI in `test_operator_edges.py`.
@@ -26,6 +27,8 @@ SOURCES = [
     ROOT / "worker.py",
     ROOT / "starter.py",
     ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "bench" / "README.md",
     ROOT / "examples" / "README.md",
 ]
 GROUPS = ("locations", "plans", "customers", "contracts", "invoices")

@@ -8,10 +8,10 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from activities.imports import register_contracts
 from billing.contract import Command, new_contract
 from store import repository
 from store.db import Database
+from termshift.services.imports import register_contracts
 from tests.support.cli import SEED_TIMEZONE, Cli, seed
 from tests.support.clock import Clock, fill, server_clock
 from workflows import workflow_id

@@ -21,10 +21,10 @@ from billing.contract import new_contract as build_contract
 from billing.proration import prorate
 from store import repository
 from store.db import Database
-from store.models import DepositMovementRow, InvoiceLineRow, InvoiceRow
-from termshift.contracts import create_contract
-from termshift.reconcile import reconcile
-from termshift.reconcile_report import FindingKind, Outcome
+from store.models import ContractRow, DepositMovementRow, InvoiceLineRow, InvoiceRow
+from termshift.services.contracts import create_contract
+from termshift.services.reconcile import reconcile
+from termshift.services.reconcile_report import FindingKind, Outcome
 from tests.support.cli import Cli
 from tests.support.cli import Result as CliResult
 from tests.support.clock import Clock, server_clock
@@ -235,6 +235,24 @@ async def test_orphan_workflows_are_reported_never_terminated(rig: Rig) -> None:
     assert "2 checked, 0 repaired, 1 need attention." in result.out
     for handle in (waiting, lost):
         assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_registered_workflow_without_its_row_needs_attention_with_no_worker(
+    rig: Rig,
+) -> None:
+    """Its row was written by its first activity (a local one), then lost; no worker polls its
+    queue now, so reconcile reads its history: the registration's summary says it happened."""
+    queue = new_task_queue()
+    lost = contract(rig.clock.in_next_year(4, 11))
+    async with running_worker(rig.client, rig.database, queue):
+        await create_contract(rig.client, lost, Command(actor="test"), task_queue=queue)
+    with rig.database.session() as session:  # a restored backup that predates it
+        session.execute(delete(ContractRow).where(ContractRow.id == lost.id))
+
+    result = await rig.cli("reconcile", "--json")
+    assert result.code == 1, (result.out, result.err)
+    assert result.findings() == [("orphan workflow", lost.id, "needs attention")]
+    assert "says its contract is recorded" in result.json()["findings"][0]["detail"]
 
 
 # --- R20: every served day billed exactly once ------------------------------------------------

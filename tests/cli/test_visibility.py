@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import json
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,24 +15,19 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities import catalog
 from billing.contract import Command, Customer, Location, Plan, new_contract
 from store.db import Database
-from termshift.contracts import create_contract
+from termshift.services import catalog
+from termshift.services.contracts import create_contract
 from termshift.temporal import data_converter, dev_server_search_attribute_args
 from tests.support.clock import server_clock
 from tests.support.databases import sqlite_url
+from tests.support.stack import free_port
 from tests.support.temporal import binary, new_task_queue, running_worker
 from workflows import workflow_id
 
 pytestmark = pytest.mark.devserver
 ADMIN = Command(actor="test", reason="visibility test")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from billing import rules
 from billing.contract import Command, Contract, Location, Plan, new_contract
 from store import repository
 from store.models import AuditRow
-from termshift.contracts import create_contract, send_command
+from termshift.services.contracts import create_contract, send_command
 from tests.support.clock import dev_server_now
 from tests.support.databases import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER
 from tests.support.faults import (
@@ -41,9 +41,9 @@ from tests.support.faults import (
     Rig,
     eventually,
     expected_invoices,
+    midnight_ahead,
     noon_clock,
     rig,
-    write_midnight_zone,
 )
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import (
@@ -87,7 +87,7 @@ async def create_all(r: Rig, contracts: list[Contract]) -> None:
 
 async def sleeping_until_midnight(r: Rig, lead: timedelta) -> tuple[Midnight, list[Contract]]:
     """Twelve contracts starting at a local midnight `lead` from now, created on a new worker."""
-    midnight = write_midnight_zone(r.tz_dir, lead)
+    midnight = midnight_ahead(lead)
     location = r.location(midnight.timezone)
     contracts = contracts_for(r, location, r.plan(DESK, location), midnight.day, 12)
     r.start_worker()

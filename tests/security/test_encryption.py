@@ -24,11 +24,11 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities import catalog
 from billing.contract import Command, Customer, Location, Plan, new_contract
 from store.db import Database
 from termshift.codec import EncryptionCodec, PayloadKeyError, key_id, load_key
-from termshift.contracts import create_contract
+from termshift.services import catalog
+from termshift.services.contracts import create_contract
 from termshift.settings import Settings
 from termshift.temporal import data_converter
 from termshift.worker import build_worker

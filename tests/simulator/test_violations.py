@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from billing.coverage import Violation
 from store.db import Database
 from store.models import InvoiceLineRow
-from termshift import served_days, simulator
 from termshift.cli.app import app
-from termshift.simulator import parse_scenario, simulate
+from termshift.services import served_days
+from termshift.simulator import parse_scenario, runner, simulate
 
 # In the past on purpose: the check sees shifted dates, the report must not.
 SCENARIO = """
@@ -46,7 +46,7 @@ def _without_the_last_plan_line(database: Database) -> list[Violation]:
 
 @pytest.fixture
 def lost_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "check_database", _without_the_last_plan_line)
+    monkeypatch.setattr(runner, "check_database", _without_the_last_plan_line)
 
 
 @pytest.mark.usefixtures("lost_line")

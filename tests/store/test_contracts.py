@@ -17,6 +17,7 @@ from store import repository
 from store.db import Database
 from store.errors import Conflict, NotFound
 from store.models import ContractRow
+from store.repository import _shared
 from tests.store.conftest import ACME, INITECH, OFFICE, contract, record
 
 ADMIN = Command(actor="ops@termshift", reason="customer asked")
@@ -188,7 +189,7 @@ def test_has_other_live_contract(catalog: Database) -> None:
 def test_record_contracts_inserts_the_new_and_keeps_the_recorded(
     catalog: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(repository, "IN_CHUNK", 3)  # several IN queries for one call
+    monkeypatch.setattr(_shared, "IN_CHUNK", 3)  # several IN queries for one call
     record(catalog, contract("c1"), contract("c4"))
     many = [contract(f"c{i}", customer=INITECH if i % 2 else ACME) for i in range(2, 9)]
     many[2] = contract("c4")  # recorded before, the same terms

@@ -22,13 +22,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from activities import catalog
 from billing.calendar import local_date
 from billing.contract import Command, Contract, Customer, Location, Plan, new_contract
 from store import repository
 from store.db import Database
 from store.records import AuditEntry, ContractRecord, DepositMovement, IssuedInvoice
-from termshift.contracts import create_contract
+from termshift.services import catalog
+from termshift.services.contracts import create_contract
 from tests.support.clock import server_clock
 from tests.support.temporal import new_task_queue, running_worker, sleep_until
 from workflows import ContractWorkflow, workflow_id

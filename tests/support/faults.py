@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,25 +21,20 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from activities import catalog
-from bench.month_end import tzif
 from billing import lifecycle
+from billing.calendar import fixed_offset
 from billing.contract import Command, Contract, Customer, Location, Plan
 from store import repository
 from store.db import Database
+from termshift.services import catalog
 from termshift.stack import DevServer, Options
 from tests.support.clock import Clock, dev_server_now
+from tests.support.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Command(actor="fault-suite", reason="fault injection")
 DESK = "DESK"
 OFFICE = "OFFICE"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def noon_zone(now: datetime | None = None) -> str:
@@ -59,28 +53,23 @@ def noon_clock() -> Clock:
 
 @dataclass(frozen=True)
 class Midnight:
-    """A local 00:00 a few seconds ahead, in a fixed-offset zone written for the test."""
+    """A local 00:00 a few seconds ahead, in a fixed-offset zone."""
 
     timezone: str
     day: date
     instant: datetime
 
 
-def write_midnight_zone(tz_dir: Path, lead: timedelta) -> Midnight:
-    """A zone `Termshift/Fault<n>` in `tz_dir` whose next local midnight is `lead` from now on
-    the dev server's clock."""
-    import zoneinfo
-
+def midnight_ahead(lead: timedelta) -> Midnight:
+    """A fixed-offset zone (`UTC+hh:mm:ss`) whose next local midnight is `lead` from now on the
+    dev server's clock."""
     instant = (dev_server_now() + lead).replace(microsecond=0)
     day = instant.date() + timedelta(days=1)
     offset = int((datetime.combine(day, time(0), tzinfo=UTC) - instant).total_seconds())
-    name = f"Termshift/Fault{offset}"
-    path = tz_dir / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tzif(offset))
-    if str(tz_dir) not in zoneinfo.TZPATH:
-        zoneinfo.reset_tzpath([str(tz_dir), *zoneinfo.TZPATH])
-    return Midnight(timezone=name, day=day, instant=instant)
+    if offset > 12 * 3600:  # keep the offset within ±12 h: the same instant, the day before
+        day -= timedelta(days=1)
+        offset -= 86400
+    return Midnight(timezone=fixed_offset(offset), day=day, instant=instant)
 
 
 def expected_invoices(contract: Contract, through: date) -> tuple[Contract, list[tuple[date, str]]]:
@@ -103,7 +92,6 @@ class Rig:
     server: DevServer
     client: Client
     queue: str
-    tz_dir: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     # -- the worker -----------------------------------------------------------------------
@@ -120,7 +108,6 @@ class Rig:
             TERMSHIFT_DATABASE_URL=self.database_url,
             TERMSHIFT_TASK_QUEUE=self.queue,
             TERMSHIFT_DATA_DIR=str(self.tmp),
-            PYTHONTZPATH=os.pathsep.join([str(self.tz_dir), *_system_tzpath()]),
         )
         env.update(extra)
         return env
@@ -209,12 +196,6 @@ class Rig:
             return repository.get_contract(session, contract_id).contract
 
 
-def _system_tzpath() -> list[str]:
-    import zoneinfo
-
-    return [path for path in zoneinfo.TZPATH if "Termshift" not in path]
-
-
 @asynccontextmanager
 async def rig(tmp: Path, database_url: str) -> AsyncIterator[Rig]:
     """Dev server on a SQLite file in `tmp`, the billing database migrated; no worker yet."""
@@ -223,8 +204,6 @@ async def rig(tmp: Path, database_url: str) -> AsyncIterator[Rig]:
     await server.start()
     database = Database(database_url)
     database.migrate()
-    tz_dir = tmp / "zoneinfo"
-    tz_dir.mkdir()
     the_rig: Rig | None = None
     try:
         client = await server.wait_ready(asyncio.Event())
@@ -236,7 +215,6 @@ async def rig(tmp: Path, database_url: str) -> AsyncIterator[Rig]:
             server=server,
             client=client,
             queue=f"faults-{uuid.uuid4().hex[:8]}",
-            tz_dir=tz_dir,
         )
         yield the_rig
     finally:

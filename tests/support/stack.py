@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -24,11 +25,30 @@ STARTUP_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (Linux; else the IANA range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(49152, 65536)
+
+
 def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nothing listens on, below the ephemeral range: a port the kernel picked for a
+    listener would be free now, but may be given to some outgoing connection (the dev server
+    opens many) before the server under test binds it."""
+    ephemeral = _ephemeral_ports()
+    candidates = range(20000, ephemeral.start) if ephemeral.start > 21000 else range(10000, 20000)
+    for _ in range(200):
+        port = random.choice(candidates)
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found below the ephemeral range")
 
 
 def free_ports() -> tuple[int, int]:

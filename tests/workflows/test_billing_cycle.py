@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities import catalog
 from billing.contract import Command, Customer, Location, Plan, new_contract
 from store import repository
 from store.db import Database
-from termshift.contracts import create_contract
+from termshift.services import catalog
+from termshift.services.contracts import create_contract
 from tests.support.clock import add_months, server_clock
 from tests.support.temporal import new_task_queue, running_worker, sleep_until
 

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from billing.contract import Command, ContractStatus
 from billing.rules import CANCEL_AT_NEXT_INVOICE_WARNING
 from store.db import Database
-from termshift.served_days import check_database
+from termshift.services.served_days import check_database
 from tests.support.contracts import WHO, Scenario, scenario
 from workflows import ContractWorkflow
 from workflows.messages import (
@@ -293,7 +293,12 @@ async def test_cancel_after_the_next_invoice_date(
             "late", ContractWorkflow.cancel, Cancel(date=may_11, prorate=prorate, **WHO)
         )
 
-        assert f"the last invoice, on {may_1}, covers {may_1} to {may_11}" in result.effect
+        covers = (
+            f"covers {may_1} to {may_11}"
+            if prorate
+            else f"covers the whole period {may_1} to {s.day(6, 1)} (service ends on {may_11})"
+        )
+        assert f"the last invoice, on {may_1}, {covers}" in result.effect
         assert f"{last_amount} EUR" in result.effect
         await s.at(s.day(6, 2))
         # Not prorated, the last line charges and covers the whole period (R7).

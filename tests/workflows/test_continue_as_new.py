@@ -11,12 +11,12 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from activities import catalog
 from billing.contract import Command, Customer, Location, Plan, new_contract
 from billing.periods import invoice_dates
 from store import repository
 from store.db import Database
-from termshift.contracts import create_contract
+from termshift.services import catalog
+from termshift.services.contracts import create_contract
 from tests.support.clock import add_months, server_clock
 from tests.support.databases import sqlite_url
 from tests.support.temporal import new_task_queue, running_worker, start_dev_server

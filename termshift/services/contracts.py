@@ -62,7 +62,7 @@ async def create_contract(
         ContractWorkflow.run,
         ContractInput(contract=contract, created=requested),
         task_queue=task_queue,
-        **_start_options(contract),
+        **start_options(contract),
     )
     try:
         return await asyncio.wait_for(
@@ -90,7 +90,7 @@ async def create_contract(
         raise
 
 
-def _start_options(contract: Contract) -> dict[str, Any]:
+def start_options(contract: Contract) -> dict[str, Any]:
     """How every contract workflow starts: its id, never a second run, its face in the UI."""
     return {
         "id": workflow_id(contract.id),
@@ -128,7 +128,7 @@ async def start_recorded(
                     ContractWorkflow.run,
                     ContractInput(contract=contract, created=requested, registered=True),
                     task_queue=task_queue,
-                    **_start_options(contract),
+                    **start_options(contract),
                 )
             except WorkflowAlreadyStartedError:
                 ended.append(contract.id)

@@ -1,6 +1,6 @@
 """R20 in `reconcile`: every served day billed exactly once, every deposit adding up.
 
-`termshift.served_days.check_database` checks the whole billing database against the rule
+`termshift.services.served_days.check_database` checks the whole billing database against the rule
 (`billing.coverage`); each violation becomes a **billing** finding that needs attention. None is
 repaired: reconcile reports money and never invents it — it writes no invoice and no deposit
 movement; an admin corrects the invoices.
@@ -8,14 +8,14 @@ movement; an admin corrects the invoices.
 
 from billing.coverage import Violation
 from store.db import Database
-from termshift.reconcile_report import (
+from termshift.services.reconcile_report import (
     BillingViolation,
     Finding,
     FindingKind,
     Outcome,
     ReconcileReport,
 )
-from termshift.served_days import Progress, check_database
+from termshift.services.served_days import Progress, check_database
 from workflows import workflow_id
 
 

@@ -1,8 +1,8 @@
 """What `reconcile` found: each disagreement as a `Finding`, and the report that holds them.
 
-Two checks fill it: the database against Temporal (`termshift.reconcile`: missing, orphan, out
-of sync, unreadable workflows) and the billing rules against the database
-(`termshift.reconcile_billing`: R20, served days not billed exactly once).
+Two checks fill it: the database against Temporal (`termshift.services.reconcile`: missing,
+orphan, out of sync, unreadable workflows) and the billing rules against the database
+(`termshift.services.reconcile_billing`: R20, served days not billed exactly once).
 """
 
 from datetime import date

@@ -18,8 +18,8 @@ scheduler, so the two must agree. `reconcile` compares them and reports each dis
   task): an admin must look at it.
 
 Before any of that, the billing database is checked against R20 as found
-(`termshift.reconcile_billing`): each served day not billed exactly once, and each deposit that
-does not add up, is a **billing** finding that needs attention — never repaired here.
+(`termshift.services.reconcile_billing`): each served day not billed exactly once, and each
+deposit that does not add up, is a **billing** finding that needs attention — never repaired here.
 """
 
 import asyncio
@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -45,11 +46,11 @@ from billing.contract import Command, Contract, ContractStatus
 from store import repository
 from store.db import Database
 from store.errors import NotFound
-from termshift.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
-from termshift.reconcile_billing import check_billing
-from termshift.reconcile_report import Finding, FindingKind, Outcome, ReconcileReport
-from termshift.served_days import Progress as BillingProgress
-from workflows import ContractWorkflow, workflow_id
+from termshift.services.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
+from termshift.services.reconcile_billing import check_billing
+from termshift.services.reconcile_report import Finding, FindingKind, Outcome, ReconcileReport
+from termshift.services.served_days import Progress as BillingProgress
+from workflows import ContractWorkflow, visibility, workflow_id
 from workflows.messages import ContractInput, ContractView
 
 RUNNING_CONTRACTS = "WorkflowType = 'Contract' AND ExecutionStatus = 'Running'"
@@ -310,7 +311,7 @@ class _Reconciler:
             registered = view.registered
             live: ContractStatus | None = view.contract.status
         else:
-            registered = await self._registered_in_history(handle)
+            registered = await self._registered_in_history(handle, contract_id)
             live = None
 
         def finding(outcome: Outcome, detail: str, action: str) -> Finding:
@@ -345,10 +346,13 @@ class _Reconciler:
             f"bill, `temporal workflow terminate -w {wid} --reason ...`.",
         )
 
-    async def _registered_in_history(self, handle: WorkflowHandle[Any, Any]) -> bool:
+    async def _registered_in_history(
+        self, handle: WorkflowHandle[Any, Any], contract_id: str
+    ) -> bool:
         """Registered when its input says so (continued, or a successor) or its register activity
         completed in this run."""
         scheduled: set[int] = set()
+        registration = visibility.registration_summary(contract_id)
         async for event in handle.fetch_history_events():
             if event.HasField("workflow_execution_started_event_attributes"):
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
@@ -365,12 +369,23 @@ class _Reconciler:
             elif (
                 event.HasField("activity_task_completed_event_attributes")
                 and event.activity_task_completed_event_attributes.scheduled_event_id in scheduled
-            ) or (
-                event.HasField("marker_recorded_event_attributes")
-                and _registered_locally(event.marker_recorded_event_attributes)
             ):
                 return True
+            elif (
+                event.HasField("marker_recorded_event_attributes")
+                and not event.marker_recorded_event_attributes.HasField("failure")
+                and event.user_metadata.HasField("summary")
+                and await self._summary(event.user_metadata.summary) == registration
+            ):
+                return True  # the local activity that writes the row, completed
         return False
+
+    async def _summary(self, payload: Payload) -> str | None:
+        try:
+            [text] = await self._client.data_converter.decode([payload], [str])
+        except Exception:  # not a summary this project wrote
+            return None
+        return text if isinstance(text, str) else None
 
     # -- Temporal ---------------------------------------------------------------------------
 
@@ -430,18 +445,4 @@ def _closed(contract: Contract, description: WorkflowExecutionDescription) -> Fi
         f"`python starter.py contracts show {contract.id}`.",
         database_status=contract.status,
         workflow_status=status,
-    )
-
-
-def _registered_locally(marker: Any) -> bool:
-    """A completed local activity `register_contract` (workflows with `register-as-local-activity`).
-
-    Its marker's `data` names the activity type; a failed one carries a failure.
-    """
-    if marker.marker_name != "core_local_activity" or marker.HasField("failure"):
-        return False
-    data = marker.details.get("data")
-    return data is not None and any(
-        f'"activity_type":"{REGISTER_ACTIVITY}"'.encode() in payload.data
-        for payload in data.payloads
     )

@@ -1,8 +1,7 @@
 """Writers for reference data — locations, plans, customers — called by the admin CLI.
 
-They are not scheduled by workflows; they live with the other writers so that every write to the
-billing database, and its audit entry (R11), is found in this package. Adding the same value twice
-is a no-op (it returns False); another value under a taken id is refused by the store.
+Each write goes with its audit entry (R11) in one transaction. Adding the same value twice is a
+no-op (it returns False); another value under a taken id is refused by the store.
 """
 
 import uuid
