@@ -1,8 +1,8 @@
 """What the benchmarks share: a dev server of their own, worker processes, the CPU and memory meter,
 progress display, results in JSON and Markdown, and a throwaway PostgreSQL billing database.
 
-`bench/month_end.py`, `bench/cycle_costs.py` and `bench/replay_cost.py` use it; it measures
-nothing by itself.
+`bench/month_end.py`, `bench/cycle_costs.py`, `bench/replay_cost.py` and `bench/day_cost.py` use
+it; it measures nothing by itself.
 """
 
 from __future__ import annotations
