@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from billing.cadence import parse_cadence
 from billing.calendar import zone
 from billing.money import normalize_currency, parse_amount
+from billing.terms import Terms, commitment_end
 
 
 def _cadence_text(value: str) -> str:
@@ -80,6 +81,8 @@ class Plan(_Value):
     deposit: Decimal = Decimal(0)
     prorate_first_invoice: bool = False
     """Whether a contract on this plan may have its first (stub) invoice prorated (R8)."""
+    terms: Terms = Terms()
+    """Notice, minimum term, renewal and freeze limits of contracts on this plan (§3b)."""
 
 
 class Customer(_Value):
@@ -113,6 +116,8 @@ class ScheduledChange(_Value):
     kind: ChangeKind
     next_plan: Plan | None = None
     requested: Command
+    price: Decimal | None = None
+    """The next term's price (R19); None: the next plan's."""
 
     @model_validator(mode="after")
     def _plan_matches_kind(self) -> "ScheduledChange":
@@ -127,6 +132,38 @@ class Cancellation(_Value):
     date: date
     prorate: bool
     requested: Command
+    charge_remaining_term: bool = False
+    """Ending inside the commitment: the committed days no invoice covers are charged on
+    `date` (an `early_termination` line, R15)."""
+
+
+class ScheduledPrice(_Value):
+    """R18: from the invoice date `effective` on, the contract is invoiced at `price`."""
+
+    price: Decimal
+    effective: date
+    """The first invoice date on or after the date asked for."""
+    requested: Command
+
+
+class PriceUntil(_Value):
+    """A price the contract was invoiced at before `until`, when a scheduled price replaced it
+    (R18): what R20 checks its earlier lines against."""
+
+    price: Decimal
+    until: date
+
+
+class Freeze(_Value):
+    """R17: the invoice dates in `[start, end)` issue no plan line; `cycles` periods."""
+
+    start: date
+    end: date
+    cycles: int
+    requested: Command
+    commitment_before: date | None = None
+    """The commitment end before this freeze moved it later (restored, plus the cycles actually
+    frozen, by an unfreeze)."""
 
 
 class Contract(_Value):
@@ -153,6 +190,22 @@ class Contract(_Value):
     end: date | None = None
     """Once cancelled: the first day not served."""
     successor_id: str | None = None
+    terms: Terms = Terms()
+    """The contract's terms (§3b): its plan's, with those set for the contract in their place."""
+    commitment_end: date | None = None
+    """R15: the first day after the minimum term; None without one."""
+    renewal_noticed: date | None = None
+    """R16: the commitment end whose "renewal upcoming" notice was recorded."""
+    scheduled_price: ScheduledPrice | None = None
+    """R18: a price change waiting for its invoice date."""
+    freezes: tuple[Freeze, ...] = ()
+    """R17: every freeze, in order; the last may be scheduled or running."""
+    earlier_prices: tuple[PriceUntil, ...] = ()
+    """R18: the prices replaced by scheduled prices, in order."""
+
+    def price_on(self, day: date) -> Decimal:
+        """The price the contract invoices a period that starts on `day` at."""
+        return next((p.price for p in self.earlier_prices if day < p.until), self.price)
 
     @property
     def currency(self) -> str:
@@ -173,6 +226,8 @@ class LineKind(StrEnum):
     PRORATION_CREDIT = "proration_credit"
     DEPOSIT = "deposit"
     DEPOSIT_REFUND = "deposit_refund"
+    EARLY_TERMINATION = "early_termination"
+    """The committed days after the end of a contract cancelled inside its minimum term (R15)."""
 
 
 class InvoicePurpose(StrEnum):
@@ -224,8 +279,15 @@ def new_contract(
     anchor: date | None = None,
     prorate_first_invoice: bool = False,
     replaces: str | None = None,
+    terms: Terms | None = None,
+    inherited_commitment: date | None = None,
 ) -> Contract:
-    """A contract before its start: `inactive`, first invoice on its start date (R8)."""
+    """A contract before its start: `inactive`, first invoice on its start date (R8).
+
+    Its terms are the plan's unless given; its commitment ends a minimum term after its start,
+    or on `inherited_commitment` (the commitment end of the contract it replaces) when that is
+    later (R15)."""
+    terms = plan.terms if terms is None else terms
     return Contract(
         id=id,
         customer_id=customer_id,
@@ -236,4 +298,6 @@ def new_contract(
         anchor=start if anchor is None else anchor,
         prorate_first_invoice=prorate_first_invoice,
         replaces=replaces,
+        terms=terms,
+        commitment_end=commitment_end(start, terms, inherited_commitment),
     )

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from billing.contract import Contract, ContractStatus, InvoiceLine, LineKind
 from billing.money import format_money
 from billing.periods import period_containing
-from billing.proration import prorate
+from billing.proration import prorate, prorate_span
 
 
 class ViolationKind(StrEnum):
@@ -79,27 +79,20 @@ def served_span(contract: Contract) -> tuple[date, date] | None:
 
 def value_of_days(contract: Contract, start: date, end: date) -> Decimal:
     """What the days `[start, end)` are worth at the contract's price, period by period (R4)."""
-    total = Decimal(0)
-    day = start
-    while day < end:
-        period_start, period_end = period_containing(
-            day, anchor=contract.anchor, every=contract.plan.every
-        )
-        piece_end = min(end, period_end)
-        total += prorate(
-            contract.price,
-            period_start=period_start,
-            period_end=period_end,
-            start=day,
-            end=piece_end,
-            currency=contract.currency,
-        )
-        day = piece_end
-    return total
+    return prorate_span(
+        contract.price,
+        anchor=contract.anchor,
+        every=contract.plan.every,
+        start=start,
+        end=end,
+        currency=contract.currency,
+    )
 
 
 def check_contract(contract: Contract, lines: Iterable[InvoiceLine]) -> list[Violation]:
-    """Every violation of R20 by the contract's stored `plan` and `proration_credit` lines."""
+    """Every violation of R20 by the contract's stored `plan`, `proration_credit` and
+    `early_termination` lines."""
+    lines = list(lines)
     billing = [line for line in lines if line.kind in (LineKind.PLAN, LineKind.PRORATION_CREDIT)]
     span = served_span(contract)
     violations = [
@@ -108,6 +101,12 @@ def check_contract(contract: Contract, lines: Iterable[InvoiceLine]) -> list[Vio
         if (violation := _check_amount(contract, line, span)) is not None
     ]
     violations += _check_days(contract, billing, span)
+    violations += [
+        violation
+        for line in lines
+        if line.kind is LineKind.EARLY_TERMINATION
+        and (violation := _check_early_termination(contract, line)) is not None
+    ]
     return sorted(violations, key=lambda v: (v.start or date.min, v.kind.value))
 
 
@@ -161,8 +160,9 @@ def _check_amount(
             f"The {line.kind.value} line for {start} to {end} does not lie within one billing "
             f"period ({period_start} to {period_end}).",
         )
+    price = contract.price_on(period_start)
     prorated = prorate(
-        contract.price,
+        price,
         period_start=period_start,
         period_end=period_end,
         start=start,
@@ -176,7 +176,7 @@ def _check_amount(
         # Charged in full without proration (R7, R8): a first stub, or a last period cut at the end.
         served_end = span[1] if span is not None else None
         if (start in (period_start, contract.start)) and (end in (period_end, served_end)):
-            allowed.add(contract.price)
+            allowed.add(price)
     if line.amount in allowed:
         return None
     expected = min(allowed, key=lambda amount: abs(amount - line.amount))
@@ -189,6 +189,28 @@ def _check_amount(
         line.amount - expected,
         f"The {line.kind.value} line for {start} to {end} is {format_money(line.amount, money)}; "
         f"the rules give {format_money(expected, money)}.",
+    )
+
+
+def _check_early_termination(contract: Contract, line: InvoiceLine) -> Violation | None:
+    """R15: the line charges the committed days from where billing stopped to the commitment
+    end, at the contract's price, period by period."""
+    start, end = line.period_start, line.period_end
+    commitment = contract.commitment_end
+    expected = value_of_days(contract, start, end) if end > start else Decimal(0)
+    if end == commitment and line.amount == expected:
+        return None
+    money = contract.currency
+    reach = "" if end == commitment else f", but the commitment ends on {commitment}"
+    return _violation(
+        contract,
+        ViolationKind.WRONG_AMOUNT,
+        start,
+        end,
+        line.amount - expected,
+        f"The early_termination line for {start} to {end} is "
+        f"{format_money(line.amount, money)}{reach}; the committed days are worth "
+        f"{format_money(expected, money)}.",
     )
 
 
@@ -205,6 +227,7 @@ def _check_days(
         deltas[line.period_start] = deltas.get(line.period_start, 0) + sign
         deltas[line.period_end] = deltas.get(line.period_end, 0) - sign
     edges = set(deltas) | (set(span) if span is not None else set())
+    edges |= {day for freeze in contract.freezes for day in (freeze.start, freeze.end)}
     found: list[tuple[ViolationKind, date, date, int]] = []
     count = 0
     for start, end in pairwise(sorted(edges)):
@@ -233,6 +256,8 @@ def _segment_fault(
     if count < 0:
         return ViolationKind.UNCHARGED_CREDIT
     if span is not None and span[0] <= day < span[1]:
+        if any(freeze.start <= day < freeze.end for freeze in contract.freezes):
+            return None if count == 0 else ViolationKind.OVERLAP  # frozen (R17): unbilled
         return {0: ViolationKind.GAP, 1: None}.get(count, ViolationKind.OVERLAP)
     if count == 0:
         return None

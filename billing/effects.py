@@ -123,8 +123,37 @@ def retroactive(day: date, today: date) -> str:
 
 
 def cancellation_effect(contract: Contract, after: Contract) -> str:
-    """What a manual cancellation will do (R7): `after` is `contract` with the cancellation; the
-    amounts are the lines the lifecycle issues for `after` — its credit or its last invoice."""
+    """What a manual cancellation will do (R7, R15): `after` is `contract` with the
+    cancellation; the amounts are the lines the lifecycle issues for `after` — its credit or its
+    last invoice, and the early termination charged on its date."""
+    effect = _cancellation_effect(contract, after)
+    cancellation = after.cancellation
+    if cancellation is None or not cancellation.charge_remaining_term:
+        return effect
+    line = _line(lifecycle.closing_invoice(after), LineKind.EARLY_TERMINATION)
+    if line is None:
+        return effect
+    return (
+        f"{effect} The committed days {line.period_start} to {line.period_end} are charged on "
+        f"{cancellation.date} as early termination: {money(line.amount, contract)}."
+    )
+
+
+def overridden(passed: list[str]) -> str:
+    """The terms an override passed (R14, R15), for the audit log; "" when none."""
+    return f" Terms overridden: {'; '.join(passed)}." if passed else ""
+
+
+def nothing_committed(contract: Contract, day: date) -> str:
+    commitment = contract.commitment_end
+    until = f"ends on {commitment}" if commitment is not None else "has no minimum term"
+    return (
+        f"Nothing is charged for the remaining term: the commitment of contract {contract.id} "
+        f"{until}, not after {day}."
+    )
+
+
+def _cancellation_effect(contract: Contract, after: Contract) -> str:
     cancellation = after.cancellation
     assert cancellation is not None
     day = cancellation.date
@@ -285,3 +314,67 @@ def new_term_warnings(
             f"rules out automated plan changes later ({command(Cli.CHANGE)})."
         )
     return tuple(warnings)
+
+
+# --- R17: freezes; R18: scheduled prices ---------------------------------------------------------
+
+
+def price_cleared(contract: Contract) -> str:
+    scheduled = contract.scheduled_price
+    assert scheduled is not None
+    return (
+        f"Cleared the price change to {money(scheduled.price, contract)} from "
+        f"{scheduled.effective} on contract {contract.id}: it stays at "
+        f"{money(contract.price, contract)}."
+    )
+
+
+def price_scheduled(contract: Contract, after: Contract, replaced: Decimal | None) -> str:
+    scheduled = after.scheduled_price
+    assert scheduled is not None
+    custom = (
+        "a custom price"
+        if scheduled.price != contract.plan.price
+        else f"plan {contract.plan.code}'s price"
+    )
+    effect = (
+        f"Contract {contract.id} is invoiced at {money(scheduled.price, contract)} ({custom}) "
+        f"from its invoice date {scheduled.effective} on, instead of "
+        f"{money(contract.price, contract)}; nothing is prorated."
+    )
+    if replaced is not None:
+        effect += f" This replaces the scheduled price of {money(replaced, contract)}."
+    return effect
+
+
+def frozen(contract: Contract, after: Contract) -> str:
+    freeze = after.freezes[-1]
+    moved = ""
+    if after.commitment_end != contract.commitment_end:
+        moved = (
+            f" The commitment end moves from {contract.commitment_end} to {after.commitment_end}."
+        )
+    return (
+        f"Contract {contract.id} is frozen for {freeze.cycles} cycle"
+        f"{'s' if freeze.cycles != 1 else ''}, {freeze.start} to {freeze.end}: no plan line is "
+        f"invoiced for those periods, its invoice dates do not move, and its deposit stays "
+        f"held. Invoicing resumes on {freeze.end}.{moved}"
+    )
+
+
+def unfrozen(contract: Contract, after: Contract) -> str:
+    before = contract.freezes[-1]
+    if len(after.freezes) < len(contract.freezes):
+        head = (
+            f"The freeze of contract {contract.id} from {before.start} is cancelled before it "
+            f"began: it is invoiced as usual on {before.start}."
+        )
+    else:
+        end = after.freezes[-1].end
+        head = (
+            f"The freeze of contract {contract.id} ends on {end} instead of {before.end}: it is "
+            f"invoiced again from {end}."
+        )
+    if after.commitment_end != contract.commitment_end:
+        head += f" The commitment end moves back to {after.commitment_end}."
+    return head

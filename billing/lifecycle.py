@@ -18,11 +18,19 @@ from billing.contract import (
     InvoiceLine,
     InvoicePurpose,
     LineKind,
+    PriceUntil,
     new_contract,
 )
 from billing.money import format_money
 from billing.periods import period_containing
-from billing.proration import prorate
+from billing.proration import prorate, prorate_span
+from billing.term_dates import (
+    END_OF_TERM,
+    frozen_on,
+    renewal_date,
+    renewal_notice_date,
+    term_events,
+)
 
 _TERM_SUFFIX = re.compile(r"^(?P<base>.+)-t(?P<term>\d+)$")
 
@@ -50,6 +58,17 @@ def successor_id(contract_id: str) -> str:
 
 def next_event_date(contract: Contract) -> date | None:
     """The next date on which `advance` has something to do; None once the contract has ended."""
+    due = _next_regular_date(contract)
+    if due is None:
+        return None
+    for term_date in (renewal_notice_date(contract), renewal_date(contract)):
+        if term_date is not None:
+            due = min(due, term_date)
+    return due
+
+
+def _next_regular_date(contract: Contract) -> date | None:
+    """The next start, invoice date or end; None once the contract has ended."""
     if contract.status is ContractStatus.CANCELLED:
         return None
     due = (
@@ -123,8 +142,28 @@ def _draft(contract: Contract, day: date, *lines: InvoiceLine, **extra: object) 
 
 
 def _invoice_period(contract: Contract, day: date, *, first: bool) -> Step:
-    """Bill in advance (R1) the span from `day` to the next boundary or the cancellation date."""
+    """Bill in advance (R1) the span from `day` to the next boundary or the cancellation date;
+    a price scheduled for `day` applies first (R18), and a frozen period bills nothing (R17)."""
+    repriced = contract.scheduled_price
+    if repriced is not None and repriced.effective <= day:
+        contract = contract.model_copy(
+            update={
+                "price": repriced.price,
+                "scheduled_price": None,
+                "earlier_prices": (
+                    *contract.earlier_prices,
+                    PriceUntil(price=contract.price, until=day),
+                ),
+            }
+        )
     _, period_end = period_containing(day, anchor=contract.anchor, every=contract.plan.every)
+    if not first and frozen_on(contract, day) is not None:
+        after = contract.model_copy(update={"next_invoice_date": period_end})
+        return Step(
+            day=day,
+            contract=after,
+            summary=f"Frozen: nothing invoiced for {day} to {period_end}.",
+        )
     span_end = period_end
     if contract.cancellation is not None and contract.cancellation.date < period_end:
         span_end = contract.cancellation.date
@@ -182,14 +221,51 @@ def _end(contract: Contract, day: date, why: str) -> Step:
                 description=f"Credit for {day} to {billed_through}, not served",
             )
         )
+    if cancellation is not None and cancellation.charge_remaining_term:
+        # R15: from the end of what is billed after R7 (D when credited, else where the last
+        # plan line ends) to the commitment end.
+        billed_end = day if lines or billed_through is None else max(billed_through, day)
+        line = early_termination_line(contract, billed_end)
+        if line is not None:
+            lines.append(line)
     after = contract.model_copy(
-        update={"status": ContractStatus.CANCELLED, "end": day, "scheduled_change": None}
+        update={
+            "status": ContractStatus.CANCELLED,
+            "end": day,
+            "scheduled_change": None,
+            "scheduled_price": None,
+        }
     )
     return Step(
         day=day,
         contract=after,
         invoice=_draft(after, day, *lines, settle_deposit=True, purpose=InvoicePurpose.CLOSING),
         summary=f"Cancelled {why}; last day served {day.fromordinal(day.toordinal() - 1)}.",
+    )
+
+
+def early_termination_line(contract: Contract, billed_end: date) -> InvoiceLine | None:
+    """R15: the committed days `[billed_end, commitment end)` at the contract's price, period by
+    period (R4); None when nothing of the commitment is left."""
+    commitment = contract.commitment_end
+    if commitment is None or billed_end >= commitment:
+        return None
+    amount = prorate_span(
+        contract.price,
+        anchor=contract.anchor,
+        every=contract.plan.every,
+        start=billed_end,
+        end=commitment,
+        currency=contract.currency,
+    )
+    term = contract.terms.minimum_term
+    return InvoiceLine(
+        kind=LineKind.EARLY_TERMINATION,
+        period_start=billed_end,
+        period_end=commitment,
+        amount=amount,
+        description=f"Early termination: committed {billed_end} to {commitment}"
+        + (f" (minimum term {term})" if term else ""),
     )
 
 
@@ -204,7 +280,9 @@ def _switch(contract: Contract, day: date) -> Step:
         location=contract.location,
         plan=change.next_plan,
         start=day,
+        price=change.price,
         replaces=contract.id,
+        inherited_commitment=contract.commitment_end,
     )
     ended = _end(contract, day, f"by the switch to {change.next_plan.code}")
     after = ended.contract.model_copy(update={"successor_id": successor.id})
@@ -219,10 +297,21 @@ def _switch(contract: Contract, day: date) -> Step:
 
 
 def advance(contract: Contract) -> Step:
-    """What happens on `next_event_date(contract)`: start, invoice, switch or end."""
+    """What happens on `next_event_date(contract)`: the terms' dates (R16), then start, invoice,
+    switch or end."""
     day = next_event_date(contract)
     if day is None:
         raise ValueError(f"Contract {contract.id} has ended; nothing happens to it any more.")
+    contract, notes = term_events(contract, day)
+    if _next_regular_date(contract) != day:
+        return Step(day=day, contract=contract, summary=" ".join(notes))
+    step = _regular_step(contract, day)
+    if notes:
+        step = step.model_copy(update={"summary": " ".join([*notes, step.summary])})
+    return step
+
+
+def _regular_step(contract: Contract, day: date) -> Step:
     cancellation = contract.cancellation
     if cancellation is not None and cancellation.date == day:
         return _end(contract, day, f"on {day} as requested by {cancellation.requested.actor}")
@@ -248,6 +337,24 @@ def invoice_on(contract: Contract, day: date) -> InvoiceDraft:
     invoice = _invoice_period(contract, day, first=first).invoice
     assert invoice is not None, "every invoice date bills its period"
     return invoice
+
+
+MAX_STEPS_TO_END = 1000
+"""How many dates `closing_invoice` steps through at most (ten years of weekly periods)."""
+
+
+def closing_invoice(contract: Contract) -> InvoiceDraft | None:
+    """The invoice `contract`, set to end, issues on its last day (its credit, its early
+    termination); None when it is not set to end within `MAX_STEPS_TO_END` dates."""
+    current = contract
+    for _ in range(MAX_STEPS_TO_END):
+        if next_event_date(current) is None:
+            return None
+        step = advance(current)
+        if step.contract.status is ContractStatus.CANCELLED:
+            return step.invoice
+        current = step.contract
+    return None
 
 
 def undo_cancellation(contract: Contract, day: date) -> Step:
@@ -302,8 +409,14 @@ def describe_next_event(contract: Contract) -> str:
     day = next_event_date(contract)
     if day is None:
         return f"Ended on {contract.end}." if contract.end else "Ended."
+    if day != _next_regular_date(contract):
+        if renewal_notice_date(contract) == day:
+            return f"Renewal upcoming recorded on {day} (commitment end {contract.commitment_end})."
+        return f"Renews its commitment on {day}."
     cancellation = contract.cancellation
     if cancellation is not None and cancellation.date == day:
+        if cancellation.requested == END_OF_TERM:
+            return f"Ends on {day} (end of term)."
         return f"Ends on {day} (manual cancellation)."
     if contract.status is ContractStatus.INACTIVE:
         return f"Starts on {day} with its first invoice."
@@ -312,6 +425,8 @@ def describe_next_event(contract: Contract) -> str:
         return f"Switches to {change.next_plan.code} on {day}."
     if change is not None:
         return f"Ends on {day} (cancel at next invoice date)."
+    if frozen_on(contract, day) is not None:
+        return f"Frozen: nothing invoiced on {day}."
     return f"Next invoice on {day}."
 
 
@@ -329,6 +444,10 @@ def upcoming_invoice_date(contract: Contract) -> date | None:
         return None
     if contract.cancellation is not None and contract.cancellation.date <= day:
         return None
+    while change is None and contract.status is ContractStatus.ACTIVE and frozen_on(contract, day):
+        day = period_containing(day, anchor=contract.anchor, every=contract.plan.every)[1]
+        if contract.cancellation is not None and contract.cancellation.date <= day:
+            return None
     return day
 
 

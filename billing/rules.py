@@ -14,26 +14,38 @@ the invoice lines the lifecycle computes), `billing.texts` why a command is refu
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from billing import effects, lifecycle, texts
+from billing import effects, lifecycle, terms, texts
 from billing.contract import (
     Cancellation,
     ChangeKind,
     Command,
     Contract,
     ContractStatus,
-    InvoiceDraft,
     Location,
     Plan,
     ScheduledChange,
     new_contract,
 )
+from billing.decisions import (
+    Decision,
+    Rejection,
+    RejectionCode,
+    ended_on,
+    refuse_change_pending,
+    refuse_if_cancelling,
+    refuse_if_ended,
+    refuse_if_not_started,
+    refuse_plan_elsewhere,
+    refuse_price_pending,
+    reject,
+)
 from billing.effects import CANCEL_AT_NEXT_INVOICE_WARNING
 from billing.errors import BillingError
 from billing.money import parse_amount
+from billing.periods import invoice_dates
 from billing.texts import pending_change_text
 
 __all__ = [
@@ -53,131 +65,9 @@ __all__ = [
 ]
 
 
-class RejectionCode(StrEnum):
-    """Why a command was refused; `Rejection.code` holds one of these values."""
-
-    CANCELLED = "cancelled"
-    INACTIVE = "inactive"
-    CONFLICT = "conflict"
-    CUSTOM_PRICE = "custom_price"
-    UNKNOWN_PLAN = "unknown_plan"
-    OTHER_LOCATION = "other_location"
-    SAME_PLAN = "same_plan"
-    INVALID_PRICE = "invalid_price"
-    INVALID_ID = "invalid_id"
-    DATE_BEFORE_START = "date_before_start"
-    DATE_BEFORE_BILLED_PERIOD = "date_before_billed_period"
-    DATE_IN_PAST = "date_in_past"
-    NOTHING_SCHEDULED = "nothing_scheduled"
-    NOTHING_TO_UNDO = "nothing_to_undo"
-    TOO_LATE = "too_late"
-    NOT_CANCELLED = "not_cancelled"
-    OVERLAP = "overlap"
-    PRORATE_NOT_ALLOWED = "prorate_not_allowed"
-
-
-class Decision(BaseModel):
-    """An accepted command: the contract it produces and what will happen, in words."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    contract: Contract
-    """The contract after the command (for `new_term`: the new, inactive contract)."""
-    effect: str
-    """One or two sentences for the audit log and the preview: what will happen, and when."""
-    warnings: tuple[str, ...] = ()
-    """Things the admin should know although the command is accepted."""
-    requested: Command
-    """Who asked and why (R11), to record with the effect."""
-    invoice: InvoiceDraft | None = None
-    """What the command bills at once, on the day it is received (an undone cut, R7)."""
-
-
-class Rejection(BaseModel):
-    """A refused command; nothing changes."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    code: str
-    """A `RejectionCode` value, e.g. "custom_price" or "conflict"."""
-    message: str
-    """What is wrong, the values involved, and what to do instead."""
-
-
-def _reject(code: RejectionCode, message: str) -> Rejection:
-    return Rejection(code=code.value, message=message)
-
-
-# --- shared checks -------------------------------------------------------------------------------
-
-
-def _ended_on(contract: Contract, today: date) -> date | None:
-    """The date a contract ended (the first day not served), or None while it is still live.
-
-    A manual cancellation dated today or earlier has taken effect at 00:00 on its date (R3), even if
-    the workflow has not recorded the end yet.
-    """
-    if contract.status is ContractStatus.CANCELLED:
-        if contract.end is not None:
-            return contract.end
-        return contract.cancellation.date if contract.cancellation is not None else today
-    if contract.cancellation is not None and contract.cancellation.date <= today:
-        return contract.cancellation.date
-    return None
-
-
-def _refuse_if_ended(contract: Contract, today: date, doing: str, advice: str) -> Rejection | None:
-    ended = _ended_on(contract, today)
-    if ended is None:
-        return None
-    return _reject(RejectionCode.CANCELLED, texts.ended(contract, ended, doing, advice))
-
-
-def _refuse_if_cancelling(contract: Contract, doing: str, advice: str = "") -> Rejection | None:
-    """R10: a pending manual cancellation blocks other changes until it is undone — or, once a
-    next term is lined up after it, for good: what follows is changed on that term."""
-    if contract.cancellation is None:
-        return None
-    return _reject(RejectionCode.CONFLICT, texts.cancelling(contract, doing, advice))
-
-
-def _refuse_if_not_started(contract: Contract, doing: str, advice: str) -> Rejection | None:
-    """Changes on the next invoice date need a started contract."""
-    if contract.status is not ContractStatus.INACTIVE:
-        return None
-    return _reject(RejectionCode.INACTIVE, texts.not_started(contract, doing, advice))
-
-
-_ANY_CHANGE = frozenset(ChangeKind)
-
-
-def _refuse_change_pending(
-    contract: Contract, doing: str, kinds: frozenset[ChangeKind] = _ANY_CHANGE
-) -> Rejection | None:
-    """R10: a scheduled change (of `kinds`) blocks the command until it is cleared — or, once a
-    next term is lined up after it, for good."""
-    change = contract.scheduled_change
-    if change is None or change.kind not in kinds:
-        return None
-    return _reject(RejectionCode.CONFLICT, texts.change_pending(contract, doing))
-
-
-def _refuse_plan_elsewhere(contract: Contract, plan: Plan, doing: str) -> Rejection | None:
-    """The plan must belong to the contract's location (and so bill in its currency)."""
-    if plan.location_id != contract.location.id:
-        return _reject(RejectionCode.OTHER_LOCATION, texts.plan_elsewhere(contract, plan, doing))
-    try:
-        parse_amount(plan.price, contract.currency)
-    except BillingError as error:
-        return _reject(
-            RejectionCode.INVALID_PRICE, texts.plan_price_unbillable(contract, plan, doing, error)
-        )
-    return None
-
-
 def unknown_plan(code: str, *, location: Location, known: Iterable[str]) -> Rejection:
     """The rejection for a plan code that the location does not have."""
-    return _reject(
+    return reject(
         RejectionCode.UNKNOWN_PLAN, texts.unknown_plan(code, location=location, known=known)
     )
 
@@ -186,51 +76,69 @@ def unknown_plan(code: str, *, location: Location, known: Iterable[str]) -> Reje
 
 
 def precheck_schedule_change(
-    contract: Contract, *, next_plan_code: str, today: date
+    contract: Contract, *, next_plan_code: str, today: date, price: Decimal | None = None
 ) -> Rejection | None:
-    """The R5 checks that need no plan from the database (the workflow's update validator)."""
+    """The R5 checks that need no plan from the database (the workflow's update validator).
+
+    With a `price` (R19) the next term starts at it, and a custom-priced contract may switch.
+    """
     doing = texts.doing_switch(next_plan_code)
     refusal = (
-        _refuse_if_ended(contract, today, doing, texts.continue_hint(contract))
-        or _refuse_if_not_started(contract, doing, texts.change_future_contract(contract))
-        or _refuse_if_cancelling(
+        refuse_if_ended(contract, today, doing, texts.continue_hint(contract))
+        or refuse_if_not_started(contract, doing, texts.change_future_contract(contract))
+        or refuse_if_cancelling(
             contract, doing, texts.new_term_after_cancellation(contract, next_plan_code)
         )
         # A scheduled next plan is replaced; a scheduled cancellation must be cleared first.
-        or _refuse_change_pending(contract, doing, frozenset({ChangeKind.CANCEL_AT_NEXT_INVOICE}))
+        or refuse_change_pending(contract, doing, frozenset({ChangeKind.CANCEL_AT_NEXT_INVOICE}))
+        or refuse_price_pending(contract, doing)
     )
     if refusal is not None:
         return refusal
+    if price is not None:
+        try:
+            parse_amount(price, contract.currency)
+        except BillingError as error:
+            return reject(RejectionCode.INVALID_PRICE, texts.invalid_price(doing, price, error))
     change = contract.scheduled_change
     scheduled = change.next_plan if change is not None else None
     if next_plan_code == contract.plan.code:
-        return _reject(
+        return reject(
             RejectionCode.SAME_PLAN, texts.same_plan(contract, doing, next_plan_code, scheduled)
         )
-    if contract.custom_price:
-        return _reject(
+    if contract.custom_price and price is None:
+        return reject(
             RejectionCode.CUSTOM_PRICE, texts.custom_price(contract, doing, next_plan_code)
         )
     return None
 
 
 def schedule_change(
-    contract: Contract, *, next_plan: Plan, requested: Command, today: date
+    contract: Contract,
+    *,
+    next_plan: Plan,
+    requested: Command,
+    today: date,
+    price: Decimal | None = None,
 ) -> Decision | Rejection:
-    """R5: switch to `next_plan` on the next invoice date, at that plan's price.
+    """R5: switch to `next_plan` on the next invoice date, at that plan's price — or at `price`
+    (R19), which lifts the block on custom prices.
 
-    Replaces a next plan already scheduled; refused on custom prices (use a manual change) and while
-    a cancellation is pending (R10).
+    Replaces a next plan already scheduled; refused on custom prices without a price (use a
+    manual change, or give the price) and while a cancellation is pending (R10).
     """
     doing = texts.doing_switch(next_plan.code)
     refusal = precheck_schedule_change(
-        contract, next_plan_code=next_plan.code, today=today
-    ) or _refuse_plan_elsewhere(contract, next_plan, doing)
+        contract, next_plan_code=next_plan.code, today=today, price=price
+    ) or refuse_plan_elsewhere(contract, next_plan, doing)
     if refusal is not None:
         return refusal
+    if price is not None:
+        price = parse_amount(price, contract.currency)
     change = contract.scheduled_change
     scheduled = change.next_plan if change is not None else None
-    if scheduled is not None and scheduled.code == next_plan.code:
+    unchanged = change is not None and change.price == price
+    if scheduled is not None and scheduled.code == next_plan.code and unchanged:
         return Decision(
             contract=contract,
             effect=effects.switch_unchanged(contract, next_plan.code),
@@ -239,7 +147,7 @@ def schedule_change(
     updated = contract.model_copy(
         update={
             "scheduled_change": ScheduledChange(
-                kind=ChangeKind.NEXT_PLAN, next_plan=next_plan, requested=requested
+                kind=ChangeKind.NEXT_PLAN, next_plan=next_plan, requested=requested, price=price
             )
         }
     )
@@ -254,15 +162,20 @@ def schedule_change(
 
 
 def cancel_at_next_invoice(
-    contract: Contract, *, requested: Command, today: date
+    contract: Contract, *, requested: Command, today: date, override_terms: bool = False
 ) -> Decision | Rejection:
-    """R6: end the contract on its next invoice date; accepted with a warning (not recommended)."""
+    """R6: end the contract on its next invoice date; accepted with a warning (not recommended).
+
+    Refused when the notice period (R14) or the commitment (R15) reaches past that date, unless
+    `override_terms` (with a reason).
+    """
     doing = texts.DOING_CANCEL_AT_NEXT_INVOICE
     refusal = (
-        _refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
-        or _refuse_if_not_started(contract, doing, texts.cancel_future_contract(contract))
-        or _refuse_if_cancelling(contract, doing)
-        or _refuse_change_pending(contract, doing, frozenset({ChangeKind.NEXT_PLAN}))
+        refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+        or refuse_if_not_started(contract, doing, texts.cancel_future_contract(contract))
+        or refuse_if_cancelling(contract, doing)
+        or refuse_change_pending(contract, doing, frozenset({ChangeKind.NEXT_PLAN}))
+        or refuse_price_pending(contract, doing)
     )
     if refusal is not None:
         return refusal
@@ -274,6 +187,19 @@ def cancel_at_next_invoice(
             warnings=warnings,
             requested=requested,
         )
+    assert contract.next_invoice_date is not None, "a started contract has a next invoice date"
+    checked = _check_terms(
+        contract,
+        contract.next_invoice_date,
+        today,
+        doing,
+        requested=requested,
+        override_terms=override_terms,
+        charge_remaining_term=False,
+        at_next_invoice=True,
+    )
+    if isinstance(checked, Rejection):
+        return checked
     updated = contract.model_copy(
         update={
             "scheduled_change": ScheduledChange(
@@ -283,7 +209,7 @@ def cancel_at_next_invoice(
     )
     return Decision(
         contract=updated,
-        effect=effects.cancel_at_next_invoice_effect(contract),
+        effect=effects.cancel_at_next_invoice_effect(contract) + effects.overridden(checked),
         warnings=warnings,
         requested=requested,
     )
@@ -292,13 +218,19 @@ def cancel_at_next_invoice(
 def clear_change(contract: Contract, *, requested: Command, today: date) -> Decision | Rejection:
     """Remove the scheduled change (a next plan or a cancel at next invoice date)."""
     doing = texts.DOING_CLEAR_CHANGE
-    refusal = _refuse_if_ended(contract, today, doing, texts.NOTHING_SCHEDULED_ANY_MORE)
+    refusal = refuse_if_ended(contract, today, doing, texts.NOTHING_SCHEDULED_ANY_MORE)
     if refusal is not None:
         return refusal
     if contract.scheduled_change is not None and contract.successor_id is not None:
-        return _reject(RejectionCode.CONFLICT, texts.clear_change_successor(contract))
+        return reject(RejectionCode.CONFLICT, texts.clear_change_successor(contract))
+    if contract.scheduled_change is None and contract.scheduled_price is not None:
+        return Decision(
+            contract=contract.model_copy(update={"scheduled_price": None}),
+            effect=effects.price_cleared(contract),
+            requested=requested,
+        )
     if contract.scheduled_change is None:
-        return _reject(RejectionCode.NOTHING_SCHEDULED, texts.nothing_scheduled(contract))
+        return reject(RejectionCode.NOTHING_SCHEDULED, texts.nothing_scheduled(contract))
     return Decision(
         contract=contract.model_copy(update={"scheduled_change": None}),
         effect=effects.cleared(contract),
@@ -310,43 +242,137 @@ def clear_change(contract: Contract, *, requested: Command, today: date) -> Deci
 
 
 def cancel(
-    contract: Contract, *, date: date, prorate: bool, requested: Command, today: date
+    contract: Contract,
+    *,
+    date: date,
+    prorate: bool,
+    requested: Command,
+    today: date,
+    override_terms: bool = False,
+    charge_remaining_term: bool = False,
+    terms_apply: bool = True,
 ) -> Decision | Rejection:
     """R7: the contract ends at 00:00 on `date`, the first day not served.
 
     `date` may be in the past only within the period currently billed (a retroactive cancellation).
+    It must respect the notice period (R14) and the commitment (R15), unless `override_terms`
+    (with a reason); inside the commitment, `charge_remaining_term` accepts it and charges the
+    committed days on `date`. A switch ends a contract without being a cancellation of it:
+    `terms_apply=False`.
     """
     day = date
     doing = texts.doing_cancel(day)
     refusal = (
-        _refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
-        or _refuse_if_cancelling(contract, doing, texts.CANCEL_AGAIN)
-        or _refuse_change_pending(contract, doing)
+        refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+        or refuse_if_cancelling(contract, doing, texts.CANCEL_AGAIN)
+        or refuse_change_pending(contract, doing)
         or _refuse_cancellation_date(contract, day, today, doing)
     )
     if refusal is not None:
         return refusal
-    warnings = (effects.retroactive(day, today),) if day < today else ()
+    overridden: list[str] = []
+    if terms_apply:
+        checked = _check_terms(
+            contract,
+            day,
+            today,
+            doing,
+            requested=requested,
+            override_terms=override_terms,
+            charge_remaining_term=charge_remaining_term,
+            at_next_invoice=False,
+        )
+        if isinstance(checked, Rejection):
+            return checked
+        overridden = checked
+    charged = (
+        terms_apply
+        and charge_remaining_term
+        and contract.commitment_end is not None
+        and day < contract.commitment_end
+    )
+    warnings: tuple[str, ...] = (effects.retroactive(day, today),) if day < today else ()
+    if terms_apply and charge_remaining_term and not charged:
+        warnings += (effects.nothing_committed(contract, day),)
     updated = contract.model_copy(
-        update={"cancellation": Cancellation(date=day, prorate=prorate, requested=requested)}
+        update={
+            "cancellation": Cancellation(
+                date=day, prorate=prorate, requested=requested, charge_remaining_term=charged
+            )
+        }
     )
     return Decision(
         contract=updated,
-        effect=effects.cancellation_effect(contract, updated),
+        effect=effects.cancellation_effect(contract, updated) + effects.overridden(overridden),
         warnings=warnings,
         requested=requested,
     )
+
+
+def _check_terms(
+    contract: Contract,
+    day: date,
+    today: date,
+    doing: str,
+    *,
+    requested: Command,
+    override_terms: bool,
+    charge_remaining_term: bool,
+    at_next_invoice: bool,
+) -> Rejection | list[str]:
+    """R14 and R15 for a cancellation on `day` requested `today`: the refusal, or the terms an
+    override passes (in words, for the audit log; empty when none is in the way)."""
+    notice_from = terms.earliest_notice_date(contract.terms, today)
+    commitment = contract.commitment_end
+    in_notice = notice_from is not None and day < notice_from
+    committed = commitment is not None and day < commitment
+    if not (in_notice or committed):
+        return []
+    if override_terms:
+        if not requested.reason.strip():
+            return reject(
+                RejectionCode.OVERRIDE_WITHOUT_REASON, texts.override_without_reason(doing)
+            )
+        passed = []
+        if in_notice and notice_from is not None:
+            passed.append(texts.notice_passed(contract, notice_from))
+        if committed and commitment is not None and not charge_remaining_term:
+            passed.append(texts.commitment_passed(commitment))
+        return passed
+    if in_notice and notice_from is not None:
+        allowed = _first_invoice_date_from(contract, notice_from) if at_next_invoice else None
+        return reject(
+            RejectionCode.NOTICE,
+            texts.notice(contract, doing, today=today, earliest=notice_from, invoice_date=allowed),
+        )
+    if committed and commitment is not None and not charge_remaining_term:
+        allowed = _first_invoice_date_from(contract, commitment) if at_next_invoice else None
+        return reject(
+            RejectionCode.MINIMUM_TERM,
+            texts.minimum_term(contract, doing, day=day, invoice_date=allowed),
+        )
+    return []
+
+
+def _first_invoice_date_from(contract: Contract, day: date) -> date:
+    """The contract's first invoice date on or after `day` (where a cancellation at an invoice
+    date may fall)."""
+    start = contract.next_invoice_date or contract.start
+    for invoice_date in invoice_dates(start, anchor=contract.anchor, every=contract.plan.every):
+        if invoice_date >= day:
+            return invoice_date
+    raise AssertionError("invoice dates never end")
 
 
 def _refuse_cancellation_date(
     contract: Contract, day: date, today: date, doing: str
 ) -> Rejection | None:
     if day < contract.start:
-        return _reject(RejectionCode.DATE_BEFORE_START, texts.date_before_start(contract, doing))
+        return reject(RejectionCode.DATE_BEFORE_START, texts.date_before_start(contract, doing))
     billed_from, billed_through = contract.billed_from, contract.billed_through
     is_active = contract.status is ContractStatus.ACTIVE
     if is_active and billed_from is not None and day < billed_from:
-        return _reject(
+        return reject(
             RejectionCode.DATE_BEFORE_BILLED_PERIOD,
             texts.date_before_billed_period(contract, doing),
         )
@@ -357,7 +383,7 @@ def _refuse_cancellation_date(
         and billed_from <= day < billed_through
     )
     if day < today and not in_billed_period:
-        return _reject(RejectionCode.DATE_IN_PAST, texts.date_in_past(doing, today))
+        return reject(RejectionCode.DATE_IN_PAST, texts.date_in_past(doing, today))
     return None
 
 
@@ -372,17 +398,17 @@ def uncancel(
     """
     cancellation = contract.cancellation
     if contract.status is ContractStatus.CANCELLED:
-        ended = _ended_on(contract, today)
+        ended = ended_on(contract, today)
         assert ended is not None
-        return _reject(RejectionCode.CANCELLED, texts.uncancel_ended(contract, ended))
+        return reject(RejectionCode.CANCELLED, texts.uncancel_ended(contract, ended))
     if cancellation is None:
-        return _reject(RejectionCode.NOTHING_TO_UNDO, texts.nothing_to_undo(contract))
+        return reject(RejectionCode.NOTHING_TO_UNDO, texts.nothing_to_undo(contract))
     if cancellation.date <= today:
-        return _reject(
+        return reject(
             RejectionCode.TOO_LATE, texts.uncancel_too_late(contract, cancellation, today)
         )
     if contract.successor_id is not None:
-        return _reject(RejectionCode.CONFLICT, texts.uncancel_successor(contract, cancellation))
+        return reject(RejectionCode.CONFLICT, texts.uncancel_successor(contract, cancellation))
     if not bill_cut_days:
         return Decision(
             contract=contract.model_copy(update={"cancellation": None}),
@@ -425,28 +451,28 @@ def new_term(
     """
     doing = texts.doing_new_term(old)
     if old.successor_id is not None:
-        return _reject(RejectionCode.CONFLICT, texts.second_successor(old, doing))
-    refusal = _refuse_change_pending(old, doing, frozenset({ChangeKind.NEXT_PLAN}))
+        return reject(RejectionCode.CONFLICT, texts.second_successor(old, doing))
+    refusal = refuse_change_pending(old, doing, frozenset({ChangeKind.NEXT_PLAN}))
     if refusal is not None:
         return refusal
     old_end = lifecycle.term_end(old)
     if old_end is None:
-        return _reject(RejectionCode.NOT_CANCELLED, texts.not_cancelled(old, doing))
+        return reject(RejectionCode.NOT_CANCELLED, texts.not_cancelled(old, doing))
     start = old_end if start is None else start
     if start < old_end:
-        return _reject(RejectionCode.OVERLAP, texts.overlap(old, doing, start, old_end))
-    refusal = _refuse_plan_elsewhere(old, plan, doing)
+        return reject(RejectionCode.OVERLAP, texts.overlap(old, doing, start, old_end))
+    refusal = refuse_plan_elsewhere(old, plan, doing)
     if refusal is not None:
         return refusal
     if prorate_first_invoice and not plan.prorate_first_invoice:
-        return _reject(RejectionCode.PRORATE_NOT_ALLOWED, texts.prorate_not_allowed(plan, doing))
+        return reject(RejectionCode.PRORATE_NOT_ALLOWED, texts.prorate_not_allowed(plan, doing))
     if price is not None:
         try:
             price = parse_amount(price, old.currency)
         except BillingError as error:
-            return _reject(RejectionCode.INVALID_PRICE, texts.invalid_price(doing, price, error))
+            return reject(RejectionCode.INVALID_PRICE, texts.invalid_price(doing, price, error))
     if id == old.id:
-        return _reject(RejectionCode.INVALID_ID, texts.same_id(old, doing))
+        return reject(RejectionCode.INVALID_ID, texts.same_id(old, doing))
     try:
         contract = new_contract(
             id=id,
@@ -458,9 +484,10 @@ def new_term(
             anchor=old.anchor if anchor is None else anchor,
             prorate_first_invoice=prorate_first_invoice,
             replaces=old.id,
+            inherited_commitment=old.commitment_end,
         )
     except ValidationError:
-        return _reject(RejectionCode.INVALID_ID, texts.invalid_id(doing, id))
+        return reject(RejectionCode.INVALID_ID, texts.invalid_id(doing, id))
     return Decision(
         contract=contract,
         effect=effects.new_term_effect(old, contract, deposit_held),

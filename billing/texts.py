@@ -199,7 +199,9 @@ def custom_price(contract: Contract, doing: str, plan_code: str) -> str:
         "on custom prices. Use a manual change instead: cancel the contract with "
         f"{command(Cli.CANCEL, contract.id, date='DATE')} and create a new term with "
         f"{command(Cli.NEW_TERM, from_=contract.id, plan=plan_code)}, or do both at once with "
-        f"{command(Cli.SWITCH, contract.id, to=plan_code, on='DATE')}."
+        f"{command(Cli.SWITCH, contract.id, to=plan_code, on='DATE')}. Or keep the automated "
+        "change and give the next term its price: "
+        f"{command(Cli.CHANGE, contract.id, next_plan=plan_code, price='PRICE')}."
     )
 
 
@@ -336,4 +338,137 @@ def invalid_id(doing: str, id: str) -> str:
     return (
         f"Cannot {doing}: {id!r} is not a valid contract id. Use up to 64 letters, digits, "
         "'.', '_' or '-', starting with a letter or digit."
+    )
+
+
+# --- R14, R15: notice period and minimum term ----------------------------------------------------
+
+
+def _override_hint() -> str:
+    return "`--override-terms` with a reason passes it."
+
+
+def notice(
+    contract: Contract, doing: str, *, today: date, earliest: date, invoice_date: date | None
+) -> str:
+    """R14: the cancellation's date falls inside the notice period."""
+    head = (
+        f"Cannot {doing}: contract {contract.id} has a notice period of {contract.terms.notice}, "
+        f"so a cancellation requested on {today} takes effect on {earliest} at the earliest."
+    )
+    if invoice_date is not None:
+        return (
+            f"{head} The first invoice date allowed is {invoice_date}: cancel then with "
+            f"{command(Cli.CANCEL, contract.id, date=invoice_date)}, or on {earliest} with "
+            f"{command(Cli.CANCEL, contract.id, date=earliest)}; {_override_hint()}"
+        )
+    return (
+        f"{head} Cancel on {earliest} or later with "
+        f"{command(Cli.CANCEL, contract.id, date=earliest)}; {_override_hint()}"
+    )
+
+
+def minimum_term(contract: Contract, doing: str, *, day: date, invoice_date: date | None) -> str:
+    """R15: the cancellation's date falls inside the commitment."""
+    commitment = contract.commitment_end
+    assert commitment is not None
+    head = (
+        f"Cannot {doing}: contract {contract.id} is committed until {commitment} (minimum term "
+        f"{contract.terms.minimum_term or 'of the contract it continues'})."
+    )
+    later = invoice_date if invoice_date is not None else commitment
+    charge = command(Cli.CANCEL, contract.id, date=day, charge_remaining_term=True)
+    return (
+        f"{head} Cancel on {later} or later with {command(Cli.CANCEL, contract.id, date=later)}, "
+        f"or on {day} charging the committed days after it with {charge}; {_override_hint()}"
+    )
+
+
+def override_without_reason(doing: str) -> str:
+    return (
+        f"Cannot {doing} with --override-terms and no reason: say why the terms are passed with "
+        "--reason."
+    )
+
+
+def notice_passed(contract: Contract, earliest: date) -> str:
+    return f"notice period {contract.terms.notice} (earliest date {earliest})"
+
+
+def commitment_passed(commitment: date) -> str:
+    return f"minimum term to {commitment}, nothing charged for it"
+
+
+# --- R17: freezes; R18: scheduled prices ---------------------------------------------------------
+
+
+def price_pending(contract: Contract, doing: str) -> str:
+    scheduled = contract.scheduled_price
+    assert scheduled is not None
+    return (
+        f"Cannot {doing}: contract {contract.id} already has a price change to "
+        f"{money(scheduled.price, contract)} from {scheduled.effective}. Undo it first with "
+        f"{command(Cli.CLEAR_CHANGE, contract.id)}, or give the next term's price with the "
+        f"change: {command(Cli.CHANGE, contract.id, next_plan='PLAN', price='PRICE')}."
+    )
+
+
+def doing_set_price(price: Decimal, contract: Contract) -> str:
+    return f"set the price of contract {contract.id} to {money(price, contract)}"
+
+
+def price_date_in_past(contract: Contract, price: Decimal, day: date, today: date) -> str:
+    again = command(Cli.SET_PRICE, contract.id, price=price, from_=today)
+    return (
+        f"Cannot {doing_set_price(price, contract)} from {day}: that date is past. Choose "
+        f"{today} or later: {again}."
+    )
+
+
+def price_unchanged(contract: Contract, doing: str) -> str:
+    return (
+        f"Cannot {doing}: that is its price already, and no other price is scheduled. "
+        f"See {command(Cli.SHOW, contract.id)}."
+    )
+
+
+DOING_FREEZE = "freeze the contract"
+DOING_UNFREEZE = "unfreeze the contract"
+
+
+def freeze_running(contract: Contract, start: date, end: date) -> str:
+    return (
+        f"Cannot {DOING_FREEZE}: contract {contract.id} is already frozen from {start} to {end}. "
+        f"End that freeze first with {command(Cli.UNFREEZE, contract.id)}."
+    )
+
+
+def freeze_too_long(contract: Contract, cycles: int, limit: int) -> str:
+    return (
+        f"Cannot {DOING_FREEZE} for {cycles} cycles: plan {contract.plan.code} allows at most "
+        f"{limit} (max_freeze_cycles). Freeze for {limit} or fewer with "
+        f"{command(Cli.FREEZE, contract.id, cycles=limit)}; `--override-terms` with a reason "
+        "passes it."
+    )
+
+
+def too_many_freezes(
+    contract: Contract, start: date, count: int, limit: int, earliest: date
+) -> str:
+    return (
+        f"Cannot {DOING_FREEZE} from {start}: contract {contract.id} already has {count} "
+        f"freeze{'s' if count != 1 else ''} starting in the 365 days up to it, and at most "
+        f"{limit} a year are allowed (max_freezes_per_year). The first invoice date a new freeze "
+        f"may start is {earliest}; `--override-terms` with a reason passes it."
+    )
+
+
+def invalid_cycles(cycles: int) -> str:
+    return f"Cannot {DOING_FREEZE} for {cycles} cycles: freeze for 1 cycle or more."
+
+
+def not_frozen(contract: Contract) -> str:
+    return (
+        f"Cannot {DOING_UNFREEZE}: contract {contract.id} has no freeze scheduled or running. "
+        f"Freeze it with {command(Cli.FREEZE, contract.id, cycles='N')}."
     )

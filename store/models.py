@@ -22,11 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from billing.contract import ContractStatus, InvoicePurpose, LineKind
+from billing.terms import Renewal
 from store.records import DepositKind
 from store.types import Money, UtcDateTime
 
 ID_LENGTH = 64
 """Ids and codes are given by users (see `billing.contract.Identifier`)."""
+SPAN_LENGTH = 32
+"""A notice period or minimum term as `billing.terms.Span` writes it ("12 months")."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -43,7 +46,8 @@ def _now() -> datetime:
 
 
 def _one_of(
-    column: str, values: type[ContractStatus | LineKind | DepositKind | InvoicePurpose]
+    column: str,
+    values: type[ContractStatus | LineKind | DepositKind | InvoicePurpose | Renewal],
 ) -> str:
     return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
 
@@ -71,7 +75,10 @@ class LocationRow(Base):
 
 
 class PlanRow(Base):
+    """A plan, with its terms (§3b); a plan without terms has null spans and limits, `rolling`."""
+
     __tablename__ = "plans"
+    __table_args__ = (CheckConstraint(_one_of("renewal", Renewal), name="renewal"),)
 
     code: Mapped[str] = _id(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -80,6 +87,11 @@ class PlanRow(Base):
     every: Mapped[str] = mapped_column(String(32))
     deposit: Mapped[Decimal] = mapped_column(Money())
     prorate_first_invoice: Mapped[bool] = mapped_column(Boolean())
+    notice: Mapped[str | None] = mapped_column(String(SPAN_LENGTH))
+    minimum_term: Mapped[str | None] = mapped_column(String(SPAN_LENGTH))
+    renewal: Mapped[str] = mapped_column(String(16), server_default=Renewal.ROLLING.value)
+    max_freeze_cycles: Mapped[int | None] = mapped_column(Integer())
+    max_freezes_per_year: Mapped[int | None] = mapped_column(Integer())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
 
 
@@ -109,6 +121,8 @@ class ContractRow(Base):
     prorate_first_invoice: Mapped[bool] = mapped_column(Boolean())
     status: Mapped[str] = mapped_column(String(16), index=True)
     next_invoice_date: Mapped[date | None] = mapped_column(Date())
+    commitment_end: Mapped[date | None] = mapped_column(Date(), index=True)
+    """R15: the first day after the minimum term; null without one."""
     billed_from: Mapped[date | None] = mapped_column(Date())
     billed_through: Mapped[date | None] = mapped_column(Date())
     cancellation_date: Mapped[date | None] = mapped_column(Date())

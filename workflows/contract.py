@@ -18,7 +18,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from billing import lifecycle, rules
+    from billing import adjustments, lifecycle, rules
     from billing.calendar import local_date, local_midnight
     from billing.contract import Command, Contract, InvoiceDraft, Plan
     from store.records import IssuedInvoice
@@ -30,12 +30,15 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         ContractInput,
         ContractView,
+        Freeze,
         InvalidInput,
         NewTerm,
         RefusedCommand,
         ScheduleChange,
+        SetPrice,
         Switch,
         Uncancel,
+        Unfreeze,
         decide_new_term,
         decide_switch,
         parse_command,
@@ -520,7 +523,7 @@ class ContractWorkflow:
             "schedule_change",
             command,
             lambda contract, today: rules.schedule_change(
-                contract, next_plan=plan, requested=command, today=today
+                contract, next_plan=plan, requested=command, today=today, price=command.price
             ),
         )
 
@@ -529,7 +532,7 @@ class ContractWorkflow:
         command = self._read(ScheduleChange, payloads)
         self._check(
             lambda contract, today: rules.precheck_schedule_change(
-                contract, next_plan_code=command.next_plan, today=today
+                contract, next_plan_code=command.next_plan, today=today, price=command.price
             )
         )
 
@@ -547,7 +550,7 @@ class ContractWorkflow:
 
     def _cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> Decide:
         return lambda contract, today: rules.cancel_at_next_invoice(
-            contract, requested=command, today=today
+            contract, requested=command, today=today, override_terms=command.override_terms
         )
 
     @workflow.update(name="cancel_at_next_invoice")
@@ -595,7 +598,13 @@ class ContractWorkflow:
 
     def _cancel(self, command: Cancel) -> Decide:
         return lambda contract, today: rules.cancel(
-            contract, date=command.date, prorate=command.prorate, requested=command, today=today
+            contract,
+            date=command.date,
+            prorate=command.prorate,
+            requested=command,
+            today=today,
+            override_terms=command.override_terms,
+            charge_remaining_term=command.charge_remaining_term,
         )
 
     @workflow.update(name="cancel")
@@ -631,6 +640,70 @@ class ContractWorkflow:
     @workflow.signal(name="uncancel")
     async def uncancel_signal(self, *payloads: Any) -> None:
         await self._signal("uncancel", payloads, Uncancel, self._validate_uncancel, self.uncancel)
+
+    # R17: freeze and unfreeze.
+
+    def _freeze(self, command: Freeze) -> Decide:
+        return lambda contract, today: adjustments.freeze(
+            contract,
+            cycles=command.cycles,
+            requested=command,
+            today=today,
+            override_terms=command.override_terms,
+        )
+
+    @workflow.update(name="freeze")
+    async def freeze(self, *payloads: Any) -> CommandResult:
+        command = _command(Freeze, payloads, unknown_fields=True)
+        return await self._execute("freeze", command, self._freeze(command))
+
+    @freeze.validator
+    def _validate_freeze(self, *payloads: Any) -> None:
+        self._check(self._freeze(self._read(Freeze, payloads)))
+
+    @workflow.signal(name="freeze")
+    async def freeze_signal(self, *payloads: Any) -> None:
+        await self._signal("freeze", payloads, Freeze, self._validate_freeze, self.freeze)
+
+    def _unfreeze(self, command: Unfreeze) -> Decide:
+        return lambda contract, today: adjustments.unfreeze(
+            contract, requested=command, today=today
+        )
+
+    @workflow.update(name="unfreeze")
+    async def unfreeze(self, *payloads: Any) -> CommandResult:
+        command = _command(Unfreeze, payloads, unknown_fields=True)
+        return await self._execute("unfreeze", command, self._unfreeze(command))
+
+    @unfreeze.validator
+    def _validate_unfreeze(self, *payloads: Any) -> None:
+        self._check(self._unfreeze(self._read(Unfreeze, payloads)))
+
+    @workflow.signal(name="unfreeze")
+    async def unfreeze_signal(self, *payloads: Any) -> None:
+        await self._signal("unfreeze", payloads, Unfreeze, self._validate_unfreeze, self.unfreeze)
+
+    # R18: a scheduled price (`clear_change` undoes it).
+
+    def _set_price(self, command: SetPrice) -> Decide:
+        return lambda contract, today: adjustments.set_price(
+            contract, price=command.price, from_=command.from_, requested=command, today=today
+        )
+
+    @workflow.update(name="set_price")
+    async def set_price(self, *payloads: Any) -> CommandResult:
+        command = _command(SetPrice, payloads, unknown_fields=True)
+        return await self._execute("set_price", command, self._set_price(command))
+
+    @set_price.validator
+    def _validate_set_price(self, *payloads: Any) -> None:
+        self._check(self._set_price(self._read(SetPrice, payloads)))
+
+    @workflow.signal(name="set_price")
+    async def set_price_signal(self, *payloads: Any) -> None:
+        await self._signal(
+            "set_price", payloads, SetPrice, self._validate_set_price, self.set_price
+        )
 
     # R8: a new term after this contract; and the manual change (cancel + new term) in one step.
 

@@ -72,13 +72,18 @@ class CommandResult(BaseModel):
 
 
 class ScheduleChange(Command):
-    """R5: switch to `next_plan` on the next invoice date."""
+    """R5: switch to `next_plan` on the next invoice date; with `price`, the next term starts at
+    it (R19)."""
 
     next_plan: str = Field(min_length=1, max_length=64)
+    price: Amount | None = None
 
 
 class CancelAtNextInvoice(Command):
     """R6: end the contract on its next invoice date."""
+
+    override_terms: bool = False
+    """Pass the notice period and the commitment (R14, R15); needs a reason."""
 
 
 class ClearChange(Command):
@@ -90,10 +95,36 @@ class Cancel(Command):
 
     date: IsoDate
     prorate: bool = False
+    override_terms: bool = False
+    """Pass the notice period and the commitment (R14, R15); needs a reason."""
+    charge_remaining_term: bool = False
+    """Inside the commitment: accept, and charge the committed days on `date` (R15)."""
 
 
 class Uncancel(Command):
     """Undo a manual cancellation whose date is still ahead."""
+
+
+class Freeze(Command):
+    """R17: no plan line for `cycles` periods from the next invoice date."""
+
+    cycles: int = Field(ge=1, le=120)
+    override_terms: bool = False
+    """Pass the plan's freeze limits; needs a reason."""
+
+
+class Unfreeze(Command):
+    """R17: end the freeze at the next invoice date."""
+
+
+class SetPrice(Command):
+    """R18: invoice at `price` from the first invoice date on or after `from` (default: the next
+    invoice date)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    price: Amount
+    from_: IsoDate | None = Field(default=None, alias="from")
 
 
 class NewTerm(Command):
@@ -158,7 +189,12 @@ def decide_switch(
     """The manual change in one step (R7 then R8): the cancellation on `command.on`, and the new
     term on `plan` that starts that day — or the first refusal of either."""
     cancelled = rules.cancel(
-        contract, date=command.on, prorate=command.prorate, requested=command, today=today
+        contract,
+        date=command.on,
+        prorate=command.prorate,
+        requested=command,
+        today=today,
+        terms_apply=False,  # a plan change, not a cancellation: no notice, the commitment kept
     )
     if isinstance(cancelled, rules.Rejection):
         return cancelled

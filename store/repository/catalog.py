@@ -1,13 +1,16 @@
 """Locations, plans and customers: the catalog contracts are made of.
 
 Each is added once under its id (a plan under its code) and read back as a billing value; a plan's
-amounts are given in its location's currency.
+amounts are given in its location's currency, and its terms (§3b) are columns of its row.
 """
+
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from billing.contract import Customer, Location, Plan
+from billing.terms import Renewal, Terms
 from store.errors import AlreadyExists, NotFound
 from store.models import CustomerRow, LocationRow, PlanRow
 from store.repository._shared import NO_CUSTOMER, NO_PLAN, _in_minor_units, _insert_new
@@ -37,7 +40,7 @@ def list_locations(session: Session) -> list[Location]:
 def add_plan(session: Session, plan: Plan) -> bool:
     """Add a plan to its location (whose currency it is priced in); False if already there."""
     get_location(session, plan.location_id)
-    inserted = _insert_new(session, PlanRow, plan.model_dump(), key=["code"])
+    inserted = _insert_new(session, PlanRow, _plan_columns(plan), key=["code"])
     if not inserted and get_plan(session, plan.code) != plan:
         raise AlreadyExists(
             f"Plan {plan.code!r} already exists with other details: choose another code."
@@ -97,6 +100,19 @@ def _plans() -> Select[PlanRow, str]:
     )
 
 
+def _plan_columns(plan: Plan) -> dict[str, Any]:
+    """The plan's row: its fields, and its terms one column each."""
+    terms = plan.terms
+    return {
+        **plan.model_dump(exclude={"terms"}),
+        "notice": terms.notice,
+        "minimum_term": terms.minimum_term,
+        "renewal": terms.renewal.value,
+        "max_freeze_cycles": terms.max_freeze_cycles,
+        "max_freezes_per_year": terms.max_freezes_per_year,
+    }
+
+
 def _plan(row: PlanRow, currency: str) -> Plan:
     return Plan(
         code=row.code,
@@ -106,6 +122,13 @@ def _plan(row: PlanRow, currency: str) -> Plan:
         every=row.every,
         deposit=_in_minor_units(row.deposit, currency),
         prorate_first_invoice=row.prorate_first_invoice,
+        terms=Terms(
+            notice=row.notice,
+            minimum_term=row.minimum_term,
+            renewal=Renewal(row.renewal),
+            max_freeze_cycles=row.max_freeze_cycles,
+            max_freezes_per_year=row.max_freezes_per_year,
+        ),
     )
 
 

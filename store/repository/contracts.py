@@ -2,8 +2,9 @@
 read back as `store.records.ContractRecord`; and the queries and lock that deposit decisions (R9)
 need about a customer's other contracts.
 
-A contract's row keeps the columns that follow its state (plan, price, status, dates...) next to
-a JSON snapshot of the whole `billing.contract.Contract`, which is what reads return.
+A contract's row keeps the columns that follow its state (plan, price, status, dates, the
+commitment end...) next to a JSON snapshot of the whole `billing.contract.Contract`, which is what
+reads return; a snapshot stored before contracts had terms reads back with none.
 """
 
 import functools
@@ -233,6 +234,7 @@ _STATE_COLUMN_NAMES = (
     "price",
     "status",
     "next_invoice_date",
+    "commitment_end",
     "billed_from",
     "billed_through",
     "cancellation_date",
@@ -254,6 +256,7 @@ def _state_columns(contract: Contract) -> dict[str, Any]:
         "price": contract.price,
         "status": contract.status.value,
         "next_invoice_date": contract.next_invoice_date,
+        "commitment_end": contract.commitment_end,
         "billed_from": contract.billed_from,
         "billed_through": contract.billed_through,
         "cancellation_date": None if cancellation is None else cancellation.date,

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from billing import lifecycle
 from billing.calendar import local_date, read_iso_date
+from billing.commands import Cli, command
 from billing.contract import Command, Contract, ContractStatus, new_contract
 from billing.errors import BillingError
 from billing.money import format_money
@@ -79,7 +80,7 @@ def existing_contract_id(text: str) -> str:
     if _CONTRACT_ID.fullmatch(text) is None:
         raise Refused(
             f"There is no contract {shorten(text)!r}: a contract id is 1 to 64 letters, digits, "
-            "'.', '_' or '-'. See `contracts list`."
+            f"'.', '_' or '-'. See {command(Cli.LIST)}."
         )
     return text
 
@@ -114,7 +115,7 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """Create a contract: its row and its workflow come into being together."""
-    command = requested(actor, reason)
+    who = requested(actor, reason)
 
     async def go() -> ContractView:
         db = database()
@@ -131,7 +132,7 @@ def create(
                 relative_dates=True,
             )
             new_or_same(session, contract)
-        return await _start(await client(address), contract, command)
+        return await _start(await client(address), contract, who)
 
     view = run(go)
     if json:
@@ -144,7 +145,7 @@ def create(
             view.next_event
             if c.start > today
             else f"Started on {c.start}: every invoice due up to today is issued now "
-            f"(`contracts show {c.id}`)."
+            f"({command(Cli.SHOW, c.id)})."
         )
         console.print(
             f"Created contract [bold]{c.id}[/] for {c.customer_id} on {c.plan.code} at "
@@ -220,18 +221,18 @@ def _same_or_refuse(stored: Contract, wanted: Contract) -> None:
     ):
         raise Refused(
             f"Contract {stored.id} exists with other terms: choose another id, "
-            f"or `contracts show {stored.id}`."
+            f"or {command(Cli.SHOW, stored.id)}."
         )
     if stored.status is ContractStatus.CANCELLED:
         raise Refused(f"Contract {stored.id} exists and has ended; it cannot be created again.")
 
 
-async def _start(temporal: Client, contract: Contract, command: Command) -> ContractView:
+async def _start(temporal: Client, contract: Contract, who: Command) -> ContractView:
     try:
         return await create_contract(
             temporal,
             contract,
-            command,
+            who,
             task_queue=Settings().task_queue,
             timeout=REGISTRATION_TIMEOUT,
         )

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
+from billing.commands import Cli, command
 from billing.contract import Contract
 from billing.errors import BillingError
 from store.errors import NotFound
@@ -97,7 +98,7 @@ def import_command(
 ) -> None:
     """Import contracts from a CSV file: every line checked first, then all rows written at once
     and every workflow started."""
-    command = requested(actor, reason)
+    who = requested(actor, reason)
 
     async def go() -> ImportReport:
         lines = read_lines(file)
@@ -117,7 +118,7 @@ def import_command(
             return report
         temporal = await client(address)  # reachable before anything is written
         with errors.status(f"Writing {len(wanted)} contracts…"):
-            recorded = set(register_contracts(db, wanted, command, key=workflow_id))
+            recorded = set(register_contracts(db, wanted, who, key=workflow_id))
         report.recorded = [contract.id for contract in wanted if contract.id in recorded]
         report.already_recorded = [c.id for c in wanted if c.id not in recorded]
         with _progress() as bar:
@@ -125,7 +126,7 @@ def import_command(
             report.workflows_ended = await start_recorded(
                 temporal,
                 wanted,
-                command,
+                who,
                 task_queue=Settings().task_queue,
                 started=lambda: bar.advance(task),
             )
@@ -279,5 +280,5 @@ def _print(report: ImportReport) -> None:
         console.print(
             f"[yellow]{ended} recorded {whose} not started again:[/] "
             f"{', '.join(report.workflows_ended)}. "
-            "See `reconcile` and `contracts show ID`."
+            f"See {command(Cli.RECONCILE)} and {command(Cli.SHOW, 'ID')}."
         )

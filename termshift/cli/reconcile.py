@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from billing.commands import Cli, command, full_command
 from billing.money import format_money
 from termshift.cli._common import (
     EXIT_FAILED,
@@ -75,7 +76,7 @@ def reconcile_command(
     database cannot be reached; 2 refused input.
     """
     with handled():
-        command = requested(actor, reason)
+        who = requested(actor, reason)
 
     async def go() -> ReconcileReport:
         db = database()
@@ -87,14 +88,15 @@ def reconcile_command(
                 temporal = await client(address)
             except Failed as error:
                 raise Failed(
-                    f"{error} `reconcile --billing-only` checks the billing database without it."
+                    f"{error} {command(Cli.RECONCILE, billing_only=True)} checks the billing "
+                    "database without it."
                 ) from None
             with _progress() as bar:
                 return await reconcile(
                     temporal,
                     db,
                     task_queue=Settings().task_queue,
-                    requested=command,
+                    requested=who,
                     dry_run=dry_run,
                     progress=bar.workflows,
                     billing_progress=bar.billing,
@@ -230,8 +232,9 @@ def _print_billing(findings: list[Finding]) -> None:
     console.print("(Days run from `from` up to `to`, which is not included.)", highlight=False)
     console.print(
         "[bold red]Not repaired:[/] reconcile writes no invoice and no deposit movement. Look "
-        "at each contract with `python starter.py contracts show ID` (a deposit: `invoices list "
-        "--customer ID`) and correct the invoices by hand; `--json` has each finding's action.",
+        f"at each contract with {full_command(Cli.SHOW, 'ID')} (a deposit: "
+        f"{command(Cli.INVOICES, customer='ID')}) and correct the invoices by hand; `--json` has "
+        "each finding's action.",
         highlight=False,
     )
 

@@ -57,10 +57,13 @@ from workflows.messages import (
     CancelAtNextInvoice,
     ClearChange,
     CommandResult,
+    Freeze,
     NewTerm,
     ScheduleChange,
+    SetPrice,
     Switch,
     Uncancel,
+    Unfreeze,
 )
 
 ContractArgument = Annotated[str, typer.Argument(help="Contract id.")]
@@ -151,7 +154,14 @@ async def _confirm_if_immediate(
     if day > today:
         return
     outcome = rules.cancel(
-        contract, date=day, prorate=message.prorate, requested=message, today=today
+        contract,
+        date=day,
+        prorate=message.prorate,
+        requested=message,
+        today=today,
+        override_terms=isinstance(message, Cancel) and message.override_terms,
+        charge_remaining_term=isinstance(message, Cancel) and message.charge_remaining_term,
+        terms_apply=isinstance(message, Cancel),
     )
     if isinstance(outcome, rules.Rejection):
         return  # refused anyway, by the workflow, with the rule's own message
@@ -190,6 +200,13 @@ def _report(result: CommandResult, as_json: bool) -> None:
 def change(
     contract_id: ContractArgument,
     next_plan: Annotated[str, typer.Option("--next-plan", help="Plan to switch to.")],
+    price: Annotated[
+        str | None,
+        typer.Option(
+            help="The next term's price (default: the next plan's); allowed on a custom price "
+            "(R19)."
+        ),
+    ] = None,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
@@ -199,7 +216,11 @@ def change(
     _steer(
         contract_id,
         "schedule_change",
-        lambda who: ScheduleChange(next_plan=_plan(next_plan), **who.model_dump()),
+        lambda who: ScheduleChange(
+            next_plan=_plan(next_plan),
+            price=None if price is None else _price(contract_id, price),
+            **who.model_dump(),
+        ),
         address=address,
         actor=actor,
         reason=reason,
@@ -207,9 +228,19 @@ def change(
     )
 
 
+OverrideTermsOption = Annotated[
+    bool,
+    typer.Option(
+        "--override-terms",
+        help="Pass the notice period and the minimum term (R14, R15); --reason is required.",
+    ),
+]
+
+
 @contracts.command("cancel-at-next-invoice")
 def cancel_at_next_invoice(
     contract_id: ContractArgument,
+    override_terms: OverrideTermsOption = False,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
@@ -219,7 +250,7 @@ def cancel_at_next_invoice(
     _steer(
         contract_id,
         "cancel_at_next_invoice",
-        lambda who: CancelAtNextInvoice(**who.model_dump()),
+        lambda who: CancelAtNextInvoice(override_terms=override_terms, **who.model_dump()),
         address=address,
         actor=actor,
         reason=reason,
@@ -277,19 +308,31 @@ def cancel(
         ),
     ],
     prorate: ProrateOption = False,
+    override_terms: OverrideTermsOption = False,
+    charge_remaining_term: Annotated[
+        bool,
+        typer.Option(
+            "--charge-remaining-term",
+            help="Inside the minimum term: cancel anyway, and charge the committed days after "
+            "the date on it (an early_termination line, R15).",
+        ),
+    ] = False,
     yes: YesOption = False,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
     json: JsonOption = False,
 ) -> None:
-    """Cancel on a date (manual cancellation, R7); a date today or earlier asks first."""
+    """Cancel on a date (manual cancellation, R7); a date today or earlier asks first. The
+    notice period and the minimum term apply (R14, R15)."""
     _steer(
         contract_id,
         "cancel",
         lambda who: Cancel(
             date=required_date(on, "Cancellation date", timezone=_timezone(contract_id)),
             prorate=prorate,
+            override_terms=override_terms,
+            charge_remaining_term=charge_remaining_term,
             **who.model_dump(),
         ),
         address=address,
@@ -461,3 +504,90 @@ def _price(contract_id: str, text: str) -> Decimal:
     if currency is None:
         return read_amount(amount_text(text))
     return parse_amount(amount_text(text), currency)
+
+
+@contracts.command("freeze")
+def freeze(
+    contract_id: ContractArgument,
+    cycles: Annotated[
+        int, typer.Option(help="Billing cycles to freeze, from the next invoice date.")
+    ],
+    override_terms: Annotated[
+        bool,
+        typer.Option(
+            "--override-terms", help="Pass the plan's freeze limits (R17); --reason is required."
+        ),
+    ] = False,
+    address: AddressOption = None,
+    actor: ActorOption = None,
+    reason: ReasonOption = "",
+    json: JsonOption = False,
+) -> None:
+    """Freeze for N cycles from the next invoice date: no plan line, the commitment end moves
+    later (R17)."""
+    if cycles < 1:
+        raise Refused(f"Cycles must be 1 or more, not {cycles}; nothing changed.")
+    _steer(
+        contract_id,
+        "freeze",
+        lambda who: Freeze(cycles=cycles, override_terms=override_terms, **who.model_dump()),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
+    )
+
+
+@contracts.command("unfreeze")
+def unfreeze(
+    contract_id: ContractArgument,
+    address: AddressOption = None,
+    actor: ActorOption = None,
+    reason: ReasonOption = "",
+    json: JsonOption = False,
+) -> None:
+    """End the freeze at the next invoice date (a freeze not yet begun is dropped, R17)."""
+    _steer(
+        contract_id,
+        "unfreeze",
+        lambda who: Unfreeze(**who.model_dump()),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
+    )
+
+
+@contracts.command("set-price")
+def set_price(
+    contract_id: ContractArgument,
+    price: Annotated[str, typer.Option(help="The new price, in the contract's currency.")],
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="From the first invoice date on or after this date (YYYY-MM-DD or today; "
+            "default: the next invoice date).",
+        ),
+    ] = None,
+    address: AddressOption = None,
+    actor: ActorOption = None,
+    reason: ReasonOption = "",
+    json: JsonOption = False,
+) -> None:
+    """Invoice at a new price from an invoice date on (R18); `contracts clear-change` undoes it."""
+    _steer(
+        contract_id,
+        "set_price",
+        lambda who: SetPrice(
+            price=_price(contract_id, price),
+            from_=None
+            if from_ is None
+            else required_date(from_, "Price date", timezone=_timezone(contract_id)),
+            **who.model_dump(),
+        ),
+        address=address,
+        actor=actor,
+        reason=reason,
+        as_json=json,
+    )

@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFail
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing import deposits, lifecycle
+from billing.commands import Cli, command
 from billing.contract import Contract, ContractStatus, LineKind
 from billing.money import format_money
 from store import repository
@@ -225,22 +226,22 @@ def no_workflow(contract_id: str) -> str:
         try:
             contract = repository.get_contract(session, contract_id).contract
         except NotFound:
-            return f"There is no contract {contract_id}: see `contracts list`."
+            return f"There is no contract {contract_id}: see {command(Cli.LIST)}."
     if contract.end is not None:
         follows = (
             f"Its next term is contract {contract.successor_id}: see "
-            f"`contracts show {contract.successor_id}`."
+            f"{command(Cli.SHOW, contract.successor_id)}."
             if contract.successor_id is not None
             else f"A member who returns continues with a new term: "
-            f"`contracts new-term --from {contract_id}`."
+            f"{command(Cli.NEW_TERM, from_=contract_id)}."
         )
         return (
             f"Contract {contract_id} ended on {contract.end}; nothing can change it any more. "
             + follows
         )
     return (
-        f"Contract {contract_id} has no running workflow. Run `reconcile` or create it again with "
-        "the same terms to repair it."
+        f"Contract {contract_id} has no running workflow. Run {command(Cli.RECONCILE)} or create "
+        "it again with the same terms to repair it."
     )
 
 
@@ -306,9 +307,9 @@ def _preview(contract: Contract, next_event: str, events: int) -> Preview:
     if contract.status is ContractStatus.CANCELLED:
         follows = (
             f"its next term is contract {contract.successor_id}: "
-            f"`contracts preview {contract.successor_id}`"
+            f"{command(Cli.PREVIEW, contract.successor_id)}"
             if contract.successor_id is not None
-            else f"a member who returns continues with `contracts new-term --from {contract.id}`"
+            else f"a member who returns continues with {command(Cli.NEW_TERM, from_=contract.id)}"
         )
         return Preview(
             contract=contract,

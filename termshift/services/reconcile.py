@@ -42,6 +42,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing.commands import Cli, full_command
 from billing.contract import Command, Contract, ContractStatus
 from store import repository
 from store.db import Database
@@ -294,7 +295,7 @@ class _Reconciler:
             detail=f"The database says {contract.status.value}, the workflow's state says "
             f"{live.value}.",
             action="None (informational): the workflow writes its state with its next step; "
-            f"compare with `python starter.py contracts show {contract.id}`.",
+            f"compare with {full_command(Cli.SHOW, contract.id)}.",
             database_status=contract.status,
             workflow_status="running",
             workflow_state_status=live,
@@ -442,7 +443,7 @@ def _closed(contract: Contract, description: WorkflowExecutionDescription) -> Fi
         detail=f"The database says {contract.status.value}, but workflow {wid} is {status}"
         f"{when}. It is not started again, so the contract cannot be billed twice.",
         action=f"Decide by hand. Inspect it: `temporal workflow describe -w {wid}` and "
-        f"`python starter.py contracts show {contract.id}`.",
+        f"{full_command(Cli.SHOW, contract.id)}.",
         database_status=contract.status,
         workflow_status=status,
     )

@@ -6,6 +6,7 @@ repaired: reconcile reports money and never invents it — it writes no invoice 
 movement; an admin corrects the invoices.
 """
 
+from billing.commands import Cli, full_command
 from billing.coverage import Violation
 from store.db import Database
 from termshift.services.reconcile_report import (
@@ -59,14 +60,14 @@ def _finding(violation: Violation) -> Finding:
     if contract_id is None:
         action = (
             "Not repaired: reconcile writes no invoice and no deposit movement. Compare the "
-            "deposit lines of `python starter.py invoices list --customer "
-            f"{violation.customer_id}` with the customer's deposit ledger and correct them by "
-            "hand."
+            f"deposit lines of {full_command(Cli.INVOICES, customer=violation.customer_id)} with "
+            "the customer's deposit ledger and correct them by hand."
         )
     else:
         action = (
-            "Not repaired: reconcile writes no invoice. Look at `python starter.py contracts "
-            f"show {contract_id}` (its terms and invoices) and correct the invoices by hand."
+            "Not repaired: reconcile writes no invoice. Look at "
+            f"{full_command(Cli.SHOW, contract_id)} (its terms and invoices) and correct the "
+            "invoices by hand."
         )
     return Finding(
         kind=FindingKind.BILLING,

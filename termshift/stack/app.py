@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from billing.commands import Cli, command_line
 from termshift.settings import PROJECT_ROOT, Settings, describe_invalid
 from termshift.stack.server import (
     DEFAULT_PORT,
@@ -70,7 +71,7 @@ def example_commands(options: Options, settings: Settings) -> list[str]:
     address = f" --address {LOCAL_HOST}:{options.port}" if options.port != DEFAULT_PORT else ""
     return [
         f"{prefix}{python} {starter} --help",
-        f"{prefix}{python} {starter} contracts list",
+        f"{prefix}{python} {starter} {command_line(Cli.LIST)}",
         f"{temporal} workflow list{address} --query \"ContractStatus = 'active'\"",
     ]
 

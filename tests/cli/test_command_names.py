@@ -1,7 +1,8 @@
 """Every CLI command that a message, a hint or a document names exists, with the options named.
 
-Messages name commands in backticks (`contracts uncancel c1`); so do docstrings, the README and the
-documents in docs/ and bench/README.md.
+Docstrings, the README and the documents in docs/ and bench/README.md name commands in backticks
+(`contracts uncancel c1`); messages write theirs from the one table `billing.commands`, which
+`tests/architecture/test_command_table.py` checks.
 This reads them all from the source and checks each against `starter.py`'s command tree, so a
 renamed or never-written command (`contracts schedule-change`) fails here. That each hint also
 works in the state its refusal describes is run through the CLI in `test_operator_edges.py`.

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from billing.contract import Customer, Location, Plan
+from billing.terms import Renewal, Terms
 from store import repository
 from store.db import Database
 from store.errors import AlreadyExists, NotFound
@@ -12,6 +13,15 @@ from tests.store.conftest import ACME, GENEVA, HOT_DESK, INITECH, OFFICE
 
 TOKYO = Location(id="tokyo", name="Tokyo", timezone="Asia/Tokyo", currency="JPY")
 TOKYO_DESK = Plan(code="tokyo-desk", name="Desk", location_id="tokyo", price=Decimal("50000"))
+COMMITTED = HOT_DESK.model_copy(
+    update={
+        "code": "committed",
+        "terms": Terms(
+            notice="1 month", minimum_term="1 year", renewal=Renewal.END,
+            max_freeze_cycles=3, max_freezes_per_year=0,
+        ),
+    }
+)  # fmt: skip
 
 
 def test_catalog_reads_back(catalog: Database) -> None:
@@ -32,6 +42,17 @@ def test_amounts_come_back_with_the_currency_decimals(catalog: Database) -> None
         assert str(repository.get_plan(session, "office").price) == "1500.00"
         assert str(repository.get_plan(session, "tokyo-desk").price) == "50000"
         assert str(repository.get_plan(session, "tokyo-desk").deposit) == "0"
+
+
+def test_a_plan_with_terms_reads_back(catalog: Database) -> None:
+    with catalog.session() as session:
+        assert repository.add_plan(session, COMMITTED) is True
+        assert repository.add_plan(session, COMMITTED) is False
+    with catalog.session() as session:
+        assert repository.get_plan(session, "committed") == COMMITTED
+        assert repository.get_plan(session, "committed").terms.minimum_term == "1 year"
+        assert repository.list_plans(session) == [COMMITTED, HOT_DESK, OFFICE]
+        assert repository.get_plan(session, "hot-desk").terms == Terms()
 
 
 def test_lists_filter_by_location(catalog: Database) -> None:
@@ -59,9 +80,10 @@ def test_adding_the_same_value_again_is_a_no_op(catalog: Database) -> None:
     [
         GENEVA.model_copy(update={"name": "Genève"}),
         HOT_DESK.model_copy(update={"price": Decimal("310.00")}),
+        HOT_DESK.model_copy(update={"terms": Terms(notice="30 days")}),
         ACME.model_copy(update={"email": "other@acme.example"}),
     ],
-    ids=["location", "plan", "customer"],
+    ids=["location", "plan", "plan-terms", "customer"],
 )
 def test_a_taken_id_with_other_details_is_refused(
     catalog: Database, value: Location | Plan | Customer

@@ -18,6 +18,7 @@ from store.models import (
     InvoiceLineRow,
     InvoiceRow,
     LocationRow,
+    PlanRow,
 )
 from tests.store.conftest import contract, record
 from tests.store.test_invoices import MARCH, issue
@@ -86,6 +87,14 @@ def unknown_status(session: Session) -> None:
     session.execute(update(ContractRow).where(ContractRow.id == "c3").values(status="paused"))
 
 
+def unknown_renewal(session: Session) -> None:
+    session.execute(update(PlanRow).where(PlanRow.code == "office").values(renewal="forever"))
+
+
+def unknown_line_kind(session: Session) -> None:
+    session.execute(update(InvoiceLineRow).values(kind="discount"))
+
+
 @pytest.mark.parametrize(
     "write",
     [
@@ -98,6 +107,8 @@ def unknown_status(session: Session) -> None:
         second_replacement,
         unknown_customer,
         unknown_status,
+        unknown_renewal,
+        unknown_line_kind,
     ],
 )
 def test_the_database_refuses(invoiced: Database, write: Callable[[Session], None]) -> None:

@@ -13,12 +13,13 @@ from billing.contract import (
     ContractStatus,
     ScheduledChange,
 )
+from billing.terms import Terms
 from store import repository
 from store.db import Database
 from store.errors import Conflict, NotFound
 from store.models import ContractRow
 from store.repository import _shared
-from tests.store.conftest import ACME, INITECH, OFFICE, contract, record
+from tests.store.conftest import ACME, HOT_DESK, INITECH, OFFICE, contract, record
 
 ADMIN = Command(actor="ops@termshift", reason="customer asked")
 
@@ -122,6 +123,28 @@ def test_save_contract_updates_the_state_columns(catalog: Database) -> None:
     assert (row.status, row.end_date, row.successor_id) == ("cancelled", date(2027, 4, 1), "c2")
     assert (row.cancellation_date, row.cancellation_prorate) == (None, None)
     assert (row.next_plan_code, row.cancel_at_next_invoice) == (None, True)
+
+
+def test_the_commitment_end_is_a_state_column(catalog: Database) -> None:
+    committed = HOT_DESK.model_copy(
+        update={"code": "committed", "terms": Terms(minimum_term="12 months")}
+    )
+    with catalog.session() as session:
+        repository.add_plan(session, committed)
+    recorded = contract(plan=committed)
+    assert recorded.commitment_end == date(2028, 3, 1)
+    record(catalog, recorded, contract("c2"))
+    assert _columns(catalog, "c1").commitment_end == date(2028, 3, 1)
+    assert _columns(catalog, "c2").commitment_end is None
+    frozen = recorded.model_copy(update={"commitment_end": date(2028, 5, 1)})  # two cycles
+    with catalog.session() as session:
+        repository.save_contract(session, frozen)
+        assert repository.get_contract(session, "c1").contract == frozen
+        assert repository.get_contract(session, "c1").contract.terms == committed.terms
+    assert _columns(catalog, "c1").commitment_end == date(2028, 5, 1)
+    with catalog.session() as session:
+        ending = select(ContractRow.id).where(ContractRow.commitment_end <= date(2028, 6, 1))
+        assert session.scalars(ending).all() == ["c1"]
 
 
 def test_saving_the_same_state_again_changes_nothing(catalog: Database) -> None:

@@ -34,6 +34,13 @@ CREDIT = InvoiceLine(
     amount=Decimal("-106.45"),
     description="Cancelled on 2027-03-21",
 )
+EARLY_TERMINATION = InvoiceLine(
+    kind=LineKind.EARLY_TERMINATION,
+    period_start=date(2027, 4, 1),
+    period_end=date(2028, 3, 1),
+    amount=Decimal("3300.00"),
+    description="Minimum term until 2028-03-01",
+)
 
 
 @pytest.fixture
@@ -67,6 +74,17 @@ def test_insert_invoice(billed: Database) -> None:
     assert str(invoice.total) == "500.00"
     with billed.session() as session:
         assert repository.get_invoice(session, invoice.number) == invoice
+
+
+def test_an_early_termination_line_is_billed_once(billed: Database) -> None:
+    closing = issue(billed, date(2027, 3, 21), CREDIT, EARLY_TERMINATION)
+    assert closing.lines == (CREDIT, EARLY_TERMINATION)
+    assert str(closing.total) == "3193.55"
+    with billed.session() as session:
+        assert repository.get_invoice(session, closing.number) == closing
+        assert [b.line for b in repository.billed_lines(session)] == [CREDIT, EARLY_TERMINATION]
+    with pytest.raises(Conflict, match=r"already has an? early_termination line from 2027-04-01"):
+        issue(billed, date(2027, 3, 22), EARLY_TERMINATION)
 
 
 def test_insert_invoice_is_idempotent_by_contract_and_date(billed: Database) -> None:

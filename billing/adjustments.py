@@ -1,0 +1,205 @@
+"""Adjusting a running contract without ending it: freezes (R17) and scheduled prices (R18), as
+pure rules over a `Contract` that return a `Decision` or a `Rejection` (`billing.decisions`).
+
+A price changes only on an invoice date, so nothing is prorated; a freeze starts on the next
+invoice date and leaves whole periods unbilled. `billing.lifecycle` acts on both when their dates
+come; `clear_change` (in `billing.rules`) undoes a scheduled price, `unfreeze` a freeze.
+"""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from billing import effects, texts
+from billing.contract import Command, Contract, ContractStatus, Freeze, ScheduledPrice
+from billing.decisions import (
+    Decision,
+    Rejection,
+    RejectionCode,
+    refuse_change_pending,
+    refuse_if_cancelling,
+    refuse_if_ended,
+    refuse_if_not_started,
+    reject,
+)
+from billing.errors import BillingError
+from billing.money import parse_amount
+from billing.periods import invoice_dates, period_containing
+from billing.term_dates import current_freeze, freeze_end, shift_by_cycles
+
+YEAR = timedelta(days=365)
+"""R17: freezes count against `max_freezes_per_year` when they start in the 365 days up to the
+new one's start."""
+
+
+# --- R18: a scheduled price ----------------------------------------------------------------------
+
+
+def set_price(
+    contract: Contract,
+    *,
+    price: Decimal,
+    from_: date | None,
+    requested: Command,
+    today: date,
+) -> Decision | Rejection:
+    """R18: from the first invoice date on or after `from_` (default: the next invoice date) the
+    contract is invoiced at `price`; a price already scheduled is replaced."""
+    try:
+        price = parse_amount(price, contract.currency)
+    except BillingError as error:
+        doing = f"set the price of contract {contract.id} to {price}"
+        return reject(RejectionCode.INVALID_PRICE, texts.invalid_price(doing, price, error))
+    doing = texts.doing_set_price(price, contract)
+    refusal = (
+        refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+        or refuse_if_cancelling(contract, doing)
+        or refuse_change_pending(contract, doing)
+    )
+    if refusal is not None:
+        return refusal
+    if from_ is not None and from_ < today:
+        return reject(
+            RejectionCode.DATE_IN_PAST, texts.price_date_in_past(contract, price, from_, today)
+        )
+    first = contract.start if contract.status is ContractStatus.INACTIVE else None
+    upcoming = first or contract.next_invoice_date
+    assert upcoming is not None
+    wanted = upcoming if from_ is None else max(from_, upcoming)
+    effective = next(
+        day
+        for day in invoice_dates(upcoming, anchor=contract.anchor, every=contract.plan.every)
+        if day >= wanted
+    )
+    replaced = contract.scheduled_price.price if contract.scheduled_price is not None else None
+    if price == contract.price and replaced is None:
+        return reject(RejectionCode.NOTHING_SCHEDULED, texts.price_unchanged(contract, doing))
+    after = contract.model_copy(
+        update={
+            "scheduled_price": ScheduledPrice(price=price, effective=effective, requested=requested)
+        }
+    )
+    return Decision(
+        contract=after,
+        effect=effects.price_scheduled(contract, after, replaced),
+        requested=requested,
+    )
+
+
+# --- R17: freezes --------------------------------------------------------------------------------
+
+
+def freeze(
+    contract: Contract,
+    *,
+    cycles: int,
+    requested: Command,
+    today: date,
+    override_terms: bool = False,
+) -> Decision | Rejection:
+    """R17: no plan line for `cycles` periods from the next invoice date; the commitment end
+    moves later by as many cycles. Refused while a cancellation or plan change is pending, while
+    a freeze is scheduled or running, and beyond the plan's limits unless `override_terms`."""
+    doing = texts.DOING_FREEZE
+    refusal = (
+        refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+        or refuse_if_not_started(contract, doing, "Freeze it once it has started.")
+        or refuse_if_cancelling(contract, doing)
+        or refuse_change_pending(contract, doing)
+    )
+    if refusal is not None:
+        return refusal
+    running = current_freeze(contract)
+    if running is not None:
+        return reject(
+            RejectionCode.CONFLICT, texts.freeze_running(contract, running.start, running.end)
+        )
+    if cycles < 1:
+        return reject(RejectionCode.INVALID_CYCLES, texts.invalid_cycles(cycles))
+    start = contract.next_invoice_date
+    assert start is not None, "a started contract has a next invoice date"
+    passed: list[str] = []
+    limit = contract.terms.max_freeze_cycles
+    if limit is not None and cycles > limit:
+        if not override_terms:
+            return reject(
+                RejectionCode.FREEZE_LIMIT, texts.freeze_too_long(contract, cycles, limit)
+            )
+        passed.append(f"at most {limit} cycles per freeze")
+    per_year = contract.terms.max_freezes_per_year
+    recent = [f for f in contract.freezes if start - YEAR < f.start <= start]
+    if per_year is not None and len(recent) >= per_year:
+        if not override_terms:
+            earliest = _first_free_start(contract, recent, per_year)
+            return reject(
+                RejectionCode.FREEZE_LIMIT,
+                texts.too_many_freezes(contract, start, len(recent), per_year, earliest),
+            )
+        passed.append(f"at most {per_year} freezes a year")
+    if passed and not requested.reason.strip():
+        return reject(RejectionCode.OVERRIDE_WITHOUT_REASON, texts.override_without_reason(doing))
+    commitment = contract.commitment_end
+    new = Freeze(
+        start=start,
+        end=freeze_end(contract, start, cycles),
+        cycles=cycles,
+        requested=requested,
+        commitment_before=commitment,
+    )
+    after = contract.model_copy(
+        update={
+            "freezes": (*contract.freezes, new),
+            "commitment_end": None
+            if commitment is None
+            else shift_by_cycles(commitment, contract, cycles),
+        }
+    )
+    return Decision(
+        contract=after,
+        effect=effects.frozen(contract, after) + effects.overridden(passed),
+        requested=requested,
+    )
+
+
+def _first_free_start(contract: Contract, recent: list[Freeze], per_year: int) -> date:
+    """The first invoice date on which a new freeze would be within `per_year`."""
+    oldest_counted = sorted(f.start for f in recent)[len(recent) - per_year]
+    free_from = oldest_counted + YEAR
+    start = contract.next_invoice_date
+    assert start is not None
+    return next(
+        day
+        for day in invoice_dates(start, anchor=contract.anchor, every=contract.plan.every)
+        if day >= free_from
+    )
+
+
+def unfreeze(contract: Contract, *, requested: Command, today: date) -> Decision | Rejection:
+    """R17: end the freeze at the next invoice date (a freeze not yet begun is dropped); the
+    commitment end keeps only the cycles actually frozen."""
+    doing = texts.DOING_UNFREEZE
+    refusal = refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+    if refusal is not None:
+        return refusal
+    running = current_freeze(contract)
+    if running is None:
+        return reject(RejectionCode.NOT_FROZEN, texts.not_frozen(contract))
+    nid = contract.next_invoice_date
+    assert nid is not None
+    kept = contract.freezes[:-1]
+    frozen_cycles = 0
+    if nid > running.start:
+        frozen_cycles = _cycles_between(contract, running.start, nid)
+        kept = (*kept, running.model_copy(update={"end": nid, "cycles": frozen_cycles}))
+    commitment = running.commitment_before
+    if commitment is not None and frozen_cycles:
+        commitment = shift_by_cycles(commitment, contract, frozen_cycles)
+    after = contract.model_copy(update={"freezes": kept, "commitment_end": commitment})
+    return Decision(contract=after, effect=effects.unfrozen(contract, after), requested=requested)
+
+
+def _cycles_between(contract: Contract, start: date, end: date) -> int:
+    cycles, day = 0, start
+    while day < end:
+        day = period_containing(day, anchor=contract.anchor, every=contract.plan.every)[1]
+        cycles += 1
+    return cycles
