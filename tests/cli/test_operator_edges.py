@@ -268,8 +268,8 @@ async def test_custom_price_hints(sqlite_cli: Cli, dev_env: WorkflowEnvironment)
     await seed(cli)
     clock = await clock_of(dev_env)
     tomorrow = str(clock.today + timedelta(days=1))
-    first, second = [await running(cli, clock, "--price", "1200.00") for _ in range(2)]
-    cancel, new_term, switch = hints(
+    first, second, third = [await running(cli, clock, "--price", "1200.00") for _ in range(3)]
+    cancel, new_term, switch, with_price = hints(
         await refused(cli, "contracts", "change", first, "--next-plan", "fixed")
     )
     await run_hint(cli, cancel, DATE=tomorrow)
@@ -277,6 +277,9 @@ async def test_custom_price_hints(sqlite_cli: Cli, dev_env: WorkflowEnvironment)
     other = hints(await refused(cli, "contracts", "change", second, "--next-plan", "fixed"))
     assert other[2] == switch.replace(first, second)
     await run_hint(cli, other[2], DATE=tomorrow)  # or both at once
+    last = hints(await refused(cli, "contracts", "change", third, "--next-plan", "fixed"))
+    assert last[3] == with_price.replace(first, third)
+    await run_hint(cli, last[3], PRICE="1300.00")  # or the automated change with its price (R19)
 
 
 async def test_pending_cancellation_hints(sqlite_cli: Cli, dev_env: WorkflowEnvironment) -> None:
