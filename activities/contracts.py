@@ -1,16 +1,19 @@
-"""Contract activities: record contracts, invoices, deposit movements and the audit log.
+"""Contract activities: record contracts, invoices, deposit movements, the audit log and events.
 
 Every write is keyed by its business key (R12) and done in one transaction, so an activity that
-runs twice — a retry after a crash, a replayed workflow — leaves one effect.
+runs twice — a retry after a crash, a replayed workflow — leaves one effect. Its events (SPEC §7,
+`billing.events`) are written last in that transaction, when its audit entry is new: a retry that
+finds the entry writes none.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from billing import deposits, lifecycle
+from billing import deposits, events, lifecycle
+from billing.calendar import local_date
 from billing.contract import Command, Contract, InvoiceDraft, InvoiceLine, LineKind, Plan
 from store import repository
 from store.db import Database
@@ -32,6 +35,7 @@ __all__ = [
     "RecordStep",
     "RegisterContract",
     "created",
+    "record_events",
     "register",
     "write_new_term",
 ]
@@ -43,16 +47,32 @@ def register(
     requested: Command,
     *,
     key: str,
+    today: date,
     command: str = "contracts create",
 ) -> bool:
-    """Insert the contract's row (once) with its audit entry; False if it was already there.
+    """Insert the contract's row (once) with its audit entry and its `contract.created` event
+    (business date `today`); False if it was already there.
 
     The audit entry's key is the contract's workflow id, whichever way the contract came in, so
     a contract is recorded once. Raises `NotFound` (customer, plan) or `Conflict` (id taken).
     """
     recorded = repository.record_contract(session, contract)
     repository.record_audits(session, [created(contract, requested, key=key, command=command)])
+    if recorded:
+        record_events(
+            session,
+            key,
+            events.Effect(
+                day=today, before=None, after=contract, command=command, requested=requested
+            ),
+        )
     return recorded
+
+
+def record_events(session: Session, key: str, effect: events.Effect) -> None:
+    """Write the events of the effect keyed `key` (`billing.events.events_of`), last in the
+    caller's transaction."""
+    repository.record_events(session, {key: events.events_of(effect)}, at=_now())
 
 
 def created(contract: Contract, requested: Command, *, key: str, command: str) -> AuditEntry:
@@ -80,7 +100,13 @@ class ContractActivities:
         """Insert the contract's row (once) with its audit entry."""
         with self._database.session() as session:
             try:
-                register(session, request.contract, request.requested, key=request.key)
+                register(
+                    session,
+                    request.contract,
+                    request.requested,
+                    key=request.key,
+                    today=_business_day(request.contract),
+                )
             except (NotFound, Conflict) as error:
                 raise ApplicationError(
                     str(error), type=type(error).__name__, non_retryable=True
@@ -107,7 +133,7 @@ class ContractActivities:
         """Write the new term's row and the old contract's link to it, with the audit entry."""
         with self._database.session() as session:
             try:
-                write_new_term(session, request)
+                write_new_term(session, request, today=_business_day(request.old))
             except (NotFound, Conflict) as error:
                 raise ApplicationError(
                     str(error), type=type(error).__name__, non_retryable=True
@@ -127,10 +153,13 @@ class ContractActivities:
     @activity.defn
     def record_command(self, request: RecordCommand) -> None:
         """Save the contract after an admin command (if it was accepted) with what it bills at
-        once, and audit it (R11)."""
+        once, audit it (R11) and write its events; a refused command leaves the contract as it
+        is and writes `command.refused`."""
         with self._database.session() as session:
+            before = repository.stored_contract(session, request.contract_id)
+            invoice = None
             if request.invoice is not None:
-                _issue_invoice(session, request.invoice)
+                invoice = _issue_invoice(session, request.invoice)
             if request.contract is not None:
                 try:
                     repository.save_contract(session, request.contract)
@@ -138,21 +167,63 @@ class ContractActivities:
                     raise ApplicationError(
                         str(error), type=type(error).__name__, non_retryable=True
                     ) from None
-            _audit(session, request, contract_id=request.contract_id)
+            first = _audit(session, request, contract_id=request.contract_id)
+            if first and before is not None:  # a contract never recorded has no events
+                day = invoice.issue_date if invoice is not None else _business_day(before)
+                record_events(session, request.key, _command_effect(request, before, day, invoice))
 
 
-def write_new_term(session: Session, request: RecordNewTerm) -> None:
-    """The new term's row, the old contract's link to it and the audit entry, in the caller's
-    transaction; written once (the row and the audit entry are keyed). Raises `NotFound` or
-    `Conflict` (the id is taken, or the old contract already has another next term)."""
-    repository.record_contract(session, request.successor)
+REFUSED = "Refused: "
+"""How the workflow begins the effect of a refused command in the audit log."""
+
+
+def _command_effect(
+    request: RecordCommand, before: Contract, day: date, invoice: IssuedInvoice | None
+) -> events.Effect:
+    """What an admin command did, for `billing.events`: accepted, or refused (the workflow
+    records a refusal with no contract and the effect "Refused: <why>")."""
+    if request.contract is None:
+        return events.Effect(
+            day=day,
+            before=before,
+            after=before,
+            command=request.command,
+            requested=request.requested,
+            refusal=request.effect.removeprefix(REFUSED),
+        )
+    return events.Effect(
+        day=day,
+        before=before,
+        after=request.contract,
+        invoice=invoice,
+        command=request.command,
+        requested=request.requested,
+    )
+
+
+def write_new_term(session: Session, request: RecordNewTerm, *, today: date) -> None:
+    """The new term's row, the old contract's link to it, the audit entry and the events
+    (business date `today`), in the caller's transaction; written once (the row and the audit
+    entry are keyed). Raises `NotFound` or `Conflict` (the id is taken, or the old contract
+    already has another next term)."""
+    before = repository.stored_contract(session, request.old.id)
+    recorded = repository.record_contract(session, request.successor)
     repository.save_contract(session, request.old)
-    _audit(session, request, contract_id=request.old.id)
+    if _audit(session, request, contract_id=request.old.id) and before is not None:
+        effect = events.Effect(
+            day=today,
+            before=before,
+            after=request.old,
+            successor=request.successor if recorded else None,
+            command=request.command,
+            requested=request.requested,
+        )
+        record_events(session, request.key, effect)
 
 
-def _audit(session: Session, request: RecordCommand | RecordNewTerm, *, contract_id: str) -> None:
-    """The audit entry of an admin command (R11), once per key."""
-    repository.record_audit(
+def _audit(session: Session, request: RecordCommand | RecordNewTerm, *, contract_id: str) -> bool:
+    """The audit entry of an admin command (R11), once per key; True when written now."""
+    return repository.record_audit(
         session,
         key=request.key,
         at=_now(),
@@ -168,18 +239,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _business_day(contract: Contract) -> date:
+    """The contract's local date when the workflow asked for this write: the day the server
+    scheduled the activity (a retry hours later still belongs to that day)."""
+    return local_date(activity.info().scheduled_time, contract.timezone)
+
+
 def _record_day(session: Session, request: RecordStep) -> DayRecorded:
     step = request.step
     contract, successor, draft = step.contract, step.successor, step.invoice
+    before = repository.stored_contract(session, contract.id)
+    created_successor = False
     if successor is not None:
         successor = _free_successor(session, successor)
         contract = contract.model_copy(update={"successor_id": successor.id})
         if draft is not None:
             draft = draft.model_copy(update={"successor_id": successor.id})
-        repository.record_contract(session, successor)
+        created_successor = repository.record_contract(session, successor)
     invoice = _issue_invoice(session, draft) if draft is not None else None
     repository.save_contract(session, contract)
-    repository.record_audit(
+    first = repository.record_audit(
         session,
         key=request.key,
         at=_now(),
@@ -189,6 +268,15 @@ def _record_day(session: Session, request: RecordStep) -> DayRecorded:
         contract_id=contract.id,
         effect=step.summary,
     )
+    if first and before is not None:
+        effect = events.Effect(
+            day=step.day,
+            before=before,
+            after=contract,
+            invoice=invoice,
+            successor=successor if created_successor else None,
+        )
+        record_events(session, request.key, effect)
     return DayRecorded(invoice=invoice, successor=successor)
 
 

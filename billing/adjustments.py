@@ -24,7 +24,7 @@ from billing.decisions import (
 from billing.errors import BillingError
 from billing.money import parse_amount
 from billing.periods import invoice_dates, period_containing
-from billing.term_dates import current_freeze, freeze_end, shift_by_cycles
+from billing.term_dates import current_freeze, freeze_end, freeze_status, shift_by_cycles
 
 YEAR = timedelta(days=365)
 """R17: freezes count against `max_freezes_per_year` when they start in the 365 days up to the
@@ -51,7 +51,7 @@ def set_price(
         return reject(RejectionCode.INVALID_PRICE, texts.invalid_price(doing, price, error))
     doing = texts.doing_set_price(price, contract)
     refusal = (
-        refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+        refuse_if_ended(contract, today, doing, texts.continue_hint(contract))
         or refuse_if_cancelling(contract, doing)
         or refuse_change_pending(contract, doing)
     )
@@ -101,7 +101,7 @@ def freeze(
     a freeze is scheduled or running, and beyond the plan's limits unless `override_terms`."""
     doing = texts.DOING_FREEZE
     refusal = (
-        refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+        refuse_if_ended(contract, today, doing, texts.continue_hint(contract))
         or refuse_if_not_started(contract, doing, "Freeze it once it has started.")
         or refuse_if_cancelling(contract, doing)
         or refuse_change_pending(contract, doing)
@@ -124,7 +124,7 @@ def freeze(
             return reject(
                 RejectionCode.FREEZE_LIMIT, texts.freeze_too_long(contract, cycles, limit)
             )
-        passed.append(f"at most {limit} cycles per freeze")
+        passed.append(f"at most {_count(limit, 'cycle')} per freeze (max_freeze_cycles)")
     per_year = contract.terms.max_freezes_per_year
     recent = [f for f in contract.freezes if start - YEAR < f.start <= start]
     if per_year is not None and len(recent) >= per_year:
@@ -134,7 +134,12 @@ def freeze(
                 RejectionCode.FREEZE_LIMIT,
                 texts.too_many_freezes(contract, start, len(recent), per_year, earliest),
             )
-        passed.append(f"at most {per_year} freezes a year")
+        passed.append(f"at most {_count(per_year, 'freeze')} a year (max_freezes_per_year)")
+    if freeze_status(contract) is not None:  # its last frozen period runs now
+        return reject(
+            RejectionCode.CONFLICT,
+            texts.freeze_ending(contract, doing, contract.freezes[-1].end),
+        )
     if passed and not requested.reason.strip():
         return reject(RejectionCode.OVERRIDE_WITHOUT_REASON, texts.override_without_reason(doing))
     commitment = contract.commitment_end
@@ -160,6 +165,11 @@ def freeze(
     )
 
 
+def _count(number: int, noun: str) -> str:
+    """`number` of `noun`: 1 cycle, 2 cycles."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _first_free_start(contract: Contract, recent: list[Freeze], per_year: int) -> date:
     """The first invoice date on which a new freeze would be within `per_year`."""
     oldest_counted = sorted(f.start for f in recent)[len(recent) - per_year]
@@ -177,10 +187,14 @@ def unfreeze(contract: Contract, *, requested: Command, today: date) -> Decision
     """R17: end the freeze at the next invoice date (a freeze not yet begun is dropped); the
     commitment end keeps only the cycles actually frozen."""
     doing = texts.DOING_UNFREEZE
-    refusal = refuse_if_ended(contract, today, doing, texts.NOTHING_LEFT_TO_CANCEL)
+    refusal = refuse_if_ended(contract, today, doing, texts.continue_hint(contract))
     if refusal is not None:
         return refusal
     running = current_freeze(contract)
+    if running is None and freeze_status(contract) is not None:
+        return reject(
+            RejectionCode.NOT_FROZEN, texts.freeze_ending(contract, doing, contract.freezes[-1].end)
+        )
     if running is None:
         return reject(RejectionCode.NOT_FROZEN, texts.not_frozen(contract))
     nid = contract.next_invoice_date

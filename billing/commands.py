@@ -40,6 +40,8 @@ class Cli(StrEnum):
     SET_PRICE = "set_price"
     INVOICES = "invoices"
     RECONCILE = "reconcile"
+    EVENTS = "events"
+    EVENTS_TAIL = "events_tail"
 
 
 class CliCommand(NamedTuple):
@@ -65,6 +67,8 @@ COMMANDS: Mapping[Cli, CliCommand] = MappingProxyType(
         Cli.SET_PRICE: CliCommand("contracts set-price", ("--price", "--from")),
         Cli.INVOICES: CliCommand("invoices list", ("--customer",)),
         Cli.RECONCILE: CliCommand("reconcile", ("--billing-only",)),
+        Cli.EVENTS: CliCommand("events list", ("--after",)),
+        Cli.EVENTS_TAIL: CliCommand("events tail", ("--after",)),
     }
 )
 """Every CLI command that the product's messages name."""

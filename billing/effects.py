@@ -23,6 +23,7 @@ from billing.contract import (
     Plan,
 )
 from billing.periods import is_boundary, period_containing
+from billing.term_dates import frozen_on
 from billing.texts import cancellation_text, money, pending_change_text
 
 _DAY = timedelta(days=1)
@@ -73,9 +74,9 @@ def switch_unchanged(contract: Contract, plan_code: str) -> str:
 def switch_effect(contract: Contract, after: Contract, replaced: Plan | None) -> str:
     """R5: `after` is `contract` with the switch scheduled; the amount is the first invoice of the
     new contract, as the lifecycle issues it on the switch date."""
-    successor = lifecycle.advance(after).successor
+    successor = lifecycle.next_regular_step(after).successor
     assert successor is not None, "a scheduled next plan switches on the next invoice date"
-    first = _plan_line(lifecycle.advance(successor).invoice)
+    first = _plan_line(lifecycle.next_regular_step(successor).invoice)
     effect = (
         f"Contract {contract.id} switches from plan {contract.plan.code} to plan "
         f"{successor.plan.code} on its next invoice date, {contract.next_invoice_date}: a new "
@@ -174,7 +175,7 @@ def _cancellation_effect(contract: Contract, after: Contract) -> str:
     if next_invoice is None:
         return f"{ends}."
     if day < next_invoice:
-        credit = _line(lifecycle.advance(after).invoice, LineKind.PRORATION_CREDIT)
+        credit = _line(lifecycle.next_regular_step(after).invoice, LineKind.PRORATION_CREDIT)
         if credit is None:
             return (
                 f"{ends}. The period up to {next_invoice} is already billed; nothing is credited."
@@ -195,6 +196,8 @@ def _last_invoice(contract: Contract, last: date) -> str:
     cancellation = contract.cancellation
     assert cancellation is not None
     day = cancellation.date
+    if last != contract.start and frozen_on(contract, last) is not None:  # R17: bills nothing
+        return f"the last period, {last} to {day}, is frozen: nothing is invoiced for it."
     line = _plan_line(lifecycle.invoice_on(contract, last))
     amount = money(line.amount, contract)
     covers = f"the last invoice, on {last}, covers {last} to {day}"

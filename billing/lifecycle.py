@@ -311,6 +311,21 @@ def advance(contract: Contract) -> Step:
     return step
 
 
+def next_regular_step(contract: Contract) -> Step:
+    """What happens on the contract's next start, invoice date, switch or end, after the term
+    dates before it (R16: a renewal notice, a renewal), which only change its terms on the way.
+
+    What a command's effect describes: `advance` alone may stop at a term date first.
+    """
+    for _ in range(MAX_STEPS_TO_END):
+        regular = _next_regular_date(contract)
+        step = advance(contract)
+        if step.day == regular or step.contract.status is ContractStatus.CANCELLED:
+            return step
+        contract = step.contract
+    raise AssertionError(f"Contract {contract.id} has no regular date within reach")
+
+
 def _regular_step(contract: Contract, day: date) -> Step:
     cancellation = contract.cancellation
     if cancellation is not None and cancellation.date == day:

@@ -10,7 +10,7 @@ from datetime import date
 from billing.cadence import parse_cadence
 from billing.contract import Cancellation, Command, Contract, ContractStatus, Freeze
 from billing.periods import period_containing
-from billing.terms import Renewal, Span, SpanUnit, parse_span
+from billing.terms import Renewal, Span, SpanUnit, earliest_notice_date, parse_span
 
 RENEWAL_NOTICE_WITHOUT_NOTICE = Span(count=30, unit=SpanUnit.DAY)
 """R16: without a notice period, "renewal upcoming" is recorded this long before the commitment
@@ -43,6 +43,7 @@ def renewal_notice_date(contract: Contract) -> date | None:
         or contract.terms.renewal is Renewal.ROLLING
         or contract.renewal_noticed == commitment
         or _ends_by(contract, commitment)
+        or (contract.terms.renewal is Renewal.RENEW and contract.cancellation is not None)
     ):
         return None
     notice = parse_span(contract.terms.notice) if contract.terms.notice else None
@@ -51,17 +52,81 @@ def renewal_notice_date(contract: Contract) -> date | None:
 
 
 def renewal_date(contract: Contract) -> date | None:
-    """R16, `renew`: the commitment end, when a new commitment of the same length begins."""
+    """R16, `renew`: the commitment end, when a new commitment of the same length begins; None
+    when the member leaves (a cancellation on any date: nothing renews after it)."""
     commitment = contract.commitment_end
     if (
         contract.status is ContractStatus.CANCELLED
         or commitment is None
         or contract.terms.renewal is not Renewal.RENEW
         or not contract.terms.minimum_term
+        or contract.cancellation is not None
         or _ends_by(contract, commitment)
     ):
         return None
     return commitment
+
+
+def end_of_term_date(contract: Contract) -> date | None:
+    """R16, `end`: the commitment end, on which the contract ends; None when it has no
+    commitment, renews or rolls on, or ends (or switches) otherwise before."""
+    commitment = contract.commitment_end
+    if (
+        contract.status is ContractStatus.CANCELLED
+        or commitment is None
+        or contract.terms.renewal is not Renewal.END
+    ):
+        return None
+    if contract.cancellation is not None:
+        return commitment if contract.cancellation.requested == END_OF_TERM else None
+    return None if _ends_by(contract, commitment) else commitment
+
+
+# --- R14, R15: when a cancellation may fall ------------------------------------------------------
+
+
+def earliest_cancellation_date(contract: Contract, today: date) -> date | None:
+    """R14, R15: the first date a cancellation requested on `today` may have without passing a
+    term or charging the committed days — the notice period from `today` or the commitment end,
+    whichever is later (and not before the start); None when no term stands in the way, when
+    the contract is set to end or switch already, or once it has ended."""
+    if (
+        contract.status is ContractStatus.CANCELLED
+        or contract.cancellation is not None
+        or contract.scheduled_change is not None
+    ):
+        return None
+    limits = [
+        day
+        for day in (earliest_notice_date(contract.terms, today), contract.commitment_end)
+        if day is not None and day > today
+    ]
+    return max(*limits, contract.start) if limits else None
+
+
+def _end_of_term_note(contract: Contract, commitment: date) -> str:
+    """R16, `end`: "renewal upcoming" in words — the contract ends on its commitment end, unless
+    an admin already set it to end or switch later, which then stands."""
+    cancellation, change = contract.cancellation, contract.scheduled_change
+    nid = contract.next_invoice_date
+    if cancellation is not None:
+        return (
+            f"Renewal upcoming: its term ends on {commitment} (renewal: end); the contract ends "
+            f"on {cancellation.date} instead, as cancelled by {cancellation.requested.actor}."
+        )
+    if change is not None and change.next_plan is not None:
+        return (
+            f"Renewal upcoming: its term ends on {commitment} (renewal: end); the contract "
+            f"switches to plan {change.next_plan.code} on {nid} instead, as scheduled."
+        )
+    if change is not None:
+        return (
+            f"Renewal upcoming: its term ends on {commitment} (renewal: end); the contract ends "
+            f"on {nid} instead, its next invoice date, as scheduled."
+        )
+    return (
+        f"Renewal upcoming: the contract ends on {commitment}, the end of its term (renewal: end)."
+    )
 
 
 def term_events(contract: Contract, day: date) -> tuple[Contract, list[str]]:
@@ -77,10 +142,7 @@ def term_events(contract: Contract, day: date) -> tuple[Contract, list[str]]:
                 f"{term.after(commitment)}."
             )
         else:
-            notes.append(
-                f"Renewal upcoming: the contract ends on {commitment}, the end of its term "
-                "(renewal: end)."
-            )
+            notes.append(_end_of_term_note(contract, commitment))
             if contract.cancellation is None and contract.scheduled_change is None:
                 update["cancellation"] = Cancellation(
                     date=commitment, prorate=False, requested=END_OF_TERM
@@ -103,6 +165,18 @@ def current_freeze(contract: Contract) -> Freeze | None:
     last = contract.freezes[-1]
     nid = contract.next_invoice_date
     return last if nid is not None and nid < last.end else None
+
+
+def freeze_status(contract: Contract) -> str | None:
+    """`scheduled` while the last freeze's first invoice date is ahead, `running` from it until the
+    invoice date that bills again, else None (R17; what the UI's search attribute says)."""
+    nid = contract.next_invoice_date
+    if not contract.freezes or contract.status is not ContractStatus.ACTIVE or nid is None:
+        return None
+    last = contract.freezes[-1]
+    if nid <= last.start:
+        return "scheduled"
+    return "running" if nid <= last.end else None
 
 
 def frozen_on(contract: Contract, day: date) -> Freeze | None:

@@ -147,10 +147,11 @@ class Terms(BaseModel):
         if self.minimum_term:
             parts.append(f"minimum term {self.minimum_term}")
             parts.append(f"then {self.renewal.value}")
-        if self.max_freeze_cycles is not None:
-            parts.append(f"freezes of at most {self.max_freeze_cycles} cycles")
-        if self.max_freezes_per_year is not None:
-            parts.append(f"at most {self.max_freezes_per_year} freezes a year")
+        cycles, per_year = self.max_freeze_cycles, self.max_freezes_per_year
+        if cycles is not None:
+            parts.append(f"freezes of at most {cycles} cycle{'' if cycles == 1 else 's'}")
+        if per_year is not None:
+            parts.append(f"at most {per_year} freeze{'' if per_year == 1 else 's'} a year")
         return ", ".join(parts) or "none"
 
 

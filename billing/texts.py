@@ -467,6 +467,19 @@ def invalid_cycles(cycles: int) -> str:
     return f"Cannot {DOING_FREEZE} for {cycles} cycles: freeze for 1 cycle or more."
 
 
+def freeze_ending(contract: Contract, doing: str, end: date) -> str:
+    """R17: the last frozen period of a freeze runs now; billing resumes on `end`."""
+    if doing == DOING_UNFREEZE:
+        return (
+            f"Cannot {doing}: the freeze of contract {contract.id} ends on {end}, its next invoice "
+            "date, already. There is nothing to unfreeze."
+        )
+    return (
+        f"Cannot {doing}: contract {contract.id} is frozen until {end}, its next invoice date. "
+        f"Ask for a new freeze once billing resumes on {end}."
+    )
+
+
 def not_frozen(contract: Contract) -> str:
     return (
         f"Cannot {DOING_UNFREEZE}: contract {contract.id} has no freeze scheduled or running. "

@@ -101,6 +101,9 @@ create_search_attribute NextPlanCode Keyword
 create_search_attribute ContractStatus Keyword
 create_search_attribute NextInvoiceAt Datetime
 create_search_attribute CancellationAt Datetime
+create_search_attribute CommitmentEndAt Datetime
+create_search_attribute FreezeStatus Keyword
+create_search_attribute PriceScheduled Bool
 
 temporal operator search-attribute list --address "$ADDRESS" --namespace "$NAMESPACE"
 log "done: namespace $NAMESPACE is ready for Termshift workers"

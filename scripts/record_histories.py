@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from billing.calendar import local_date  # noqa: E402
 from billing.contract import Command, Customer, Location, Plan, new_contract  # noqa: E402
+from billing.terms import Renewal, Terms  # noqa: E402
 from store.db import Database  # noqa: E402
 from termshift.services import catalog  # noqa: E402
 from termshift.services.contracts import create_contract  # noqa: E402
@@ -42,7 +43,9 @@ from workflows import contract as contract_workflow  # noqa: E402
 from workflows.messages import (  # noqa: E402
     Cancel,
     ContractView,
+    Freeze,
     ScheduleChange,
+    SetPrice,
     Switch,
     Uncancel,
 )
@@ -66,6 +69,17 @@ OFFICE = Plan(
     price=Decimal("2500.00"),
     deposit=Decimal("1000.00"),
     prorate_first_invoice=True,
+)
+COMMITTED = DESK.model_copy(
+    update={
+        "code": "committed",
+        "terms": Terms(
+            notice="1 month", minimum_term="6 months", renewal=Renewal.RENEW, max_freeze_cycles=2
+        ),
+    }
+)
+FIXED_TERM = DESK.model_copy(
+    update={"code": "fixed-term", "terms": Terms(minimum_term="3 months", renewal=Renewal.END)}
 )
 ADA = Customer(id="ada", name="Ada Lovelace", email="ada@example.com", location_id="ber")
 
@@ -211,6 +225,80 @@ async def newer_fields(
     return [contract.id, f"{contract.id}-t2"]
 
 
+async def terms(env: WorkflowEnvironment, client: Client, queue: str, first: date) -> list[str]:
+    """Contract terms (§3b): a freeze of two cycles ended after one by a signal, a scheduled
+    price, and the commitment's "renewal upcoming" notice and renewal (moved by the freeze)."""
+    contract = new_contract(
+        id="terms", customer_id="ada", location=LOCATION, plan=COMMITTED, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=5), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(ContractWorkflow.freeze, Freeze(cycles=2, actor="maria"))
+    await sleep_until(env, month(first, 1) + timedelta(days=3), TZ)
+    await handle.signal("unfreeze", {"actor": "maria", "reason": "back early"})
+    await sleep_until(env, month(first, 2) + timedelta(days=3), TZ)
+    await handle.execute_update(
+        ContractWorkflow.set_price, SetPrice(price=Decimal("1600.00"), actor="maria")
+    )
+    await sleep_until(env, month(first, 8), TZ)
+    return [contract.id]
+
+
+async def early_termination(
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
+) -> list[str]:
+    """A cancellation inside the minimum term, charging the committed days left (R15)."""
+    contract = new_contract(
+        id="early", customer_id="ada", location=LOCATION, plan=COMMITTED, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=10), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(
+        ContractWorkflow.cancel,
+        Cancel(
+            date=month(first, 2) + timedelta(days=9),
+            prorate=True,
+            charge_remaining_term=True,
+            actor="maria",
+            reason="member moves abroad",
+        ),
+    )
+    await sleep_until(env, month(first, 3), TZ)
+    return [contract.id]
+
+
+async def priced_change(
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
+) -> list[str]:
+    """A custom-priced contract's automated change with a price (R19)."""
+    contract = new_contract(
+        id="priced", customer_id="ada", location=LOCATION, plan=DESK, start=first, price="1400.00"
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=9), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    await handle.execute_update(
+        ContractWorkflow.schedule_change,
+        ScheduleChange(next_plan="office", price=Decimal("2300.00"), actor="maria"),
+    )
+    await sleep_until(env, month(first, 2), TZ)
+    return [contract.id, f"{contract.id}-t2"]
+
+
+async def end_of_term(
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
+) -> list[str]:
+    """A fixed term that ends on its commitment end (R16 `end`)."""
+    contract = new_contract(
+        id="fixed", customer_id="ada", location=LOCATION, plan=FIXED_TERM, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, month(first, 4), TZ)
+    return [contract.id]
+
+
 KUNA = Location(id="zg", name="Zagreb", timezone="Europe/Zagreb", currency="HRK")
 KUNA_DESK = DESK.model_copy(update={"code": "desk-zg", "location_id": "zg"})
 
@@ -241,7 +329,7 @@ async def record(name: str, lifecycle: Lifecycle) -> None:
     db.migrate()
     catalog.add_location(db, LOCATION, ADMIN)
     catalog.add_location(db, KUNA, ADMIN)  # written as when HRK was current
-    for plan in (DESK, OFFICE, KUNA_DESK):
+    for plan in (DESK, OFFICE, KUNA_DESK, COMMITTED, FIXED_TERM):
         catalog.add_plan(db, plan, ADMIN)
     catalog.add_customer(db, ADA, ADMIN)
     queue = new_task_queue()
@@ -307,6 +395,10 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "undone-cut": undone_cut,
     "newer-fields": newer_fields,
     "withdrawn-currency": withdrawn_currency,
+    "terms": terms,
+    "early-termination": early_termination,
+    "priced-change": priced_change,
+    "end-of-term": end_of_term,
 }
 
 

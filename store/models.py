@@ -2,17 +2,20 @@
 
 Every effect has a business key enforced by a unique constraint (R12), so a retried activity can
 never duplicate it: a contract per id, an invoice per (contract, issue date), an invoice line per
-(contract, period start, kind), a deposit movement per (contract, kind), an audit entry per key.
+(contract, period start, kind), a deposit movement per (contract, kind), an audit entry per key,
+an event per id (derived from its effect's key) and per (contract, sequence).
 """
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -22,12 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from billing.contract import ContractStatus, InvoicePurpose, LineKind
+from billing.events import EventType
 from billing.terms import Renewal
 from store.records import DepositKind
 from store.types import Money, UtcDateTime
 
 ID_LENGTH = 64
 """Ids and codes are given by users (see `billing.contract.Identifier`)."""
+EVENT_ID_LENGTH = 40
+"""`evt_` and 32 hex digits (`billing.events.event_id`)."""
 SPAN_LENGTH = 32
 """A notice period or minimum term as `billing.terms.Span` writes it ("12 months")."""
 
@@ -47,7 +53,7 @@ def _now() -> datetime:
 
 def _one_of(
     column: str,
-    values: type[ContractStatus | LineKind | DepositKind | InvoicePurpose | Renewal],
+    values: type[ContractStatus | LineKind | DepositKind | InvoicePurpose | Renewal | EventType],
 ) -> str:
     return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
 
@@ -209,3 +215,33 @@ class AuditRow(Base):
     command: Mapped[str] = mapped_column(String(64))
     contract_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     effect: Mapped[str] = mapped_column(Text())
+
+
+class EventRow(Base):
+    """An event (SPEC §7), written in the transaction of its effect and never changed.
+
+    `position` orders every event of the database (a consumer's cursor); `sequence` numbers one
+    contract's events 1, 2, 3 … without gaps. `id` is derived from `effect_key` (the effect's
+    audit entry key) and the event's index in it, so a retried effect cannot write it twice.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "sequence"),
+        CheckConstraint(_one_of("type", EventType), name="type"),
+        Index(None, "type", "position"),
+        {"sqlite_autoincrement": True},
+    )
+
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    """Never reused (SQLite: AUTOINCREMENT), and in commit order (`record_events`)."""
+    id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
+    effect_key: Mapped[str] = mapped_column(String(255))
+    contract_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    sequence: Mapped[int] = mapped_column(Integer())
+    type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    business_date: Mapped[date] = mapped_column(Date())
+    payload: Mapped[str] = mapped_column(Text())

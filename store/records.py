@@ -3,10 +3,12 @@
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from billing.contract import Contract, InvoiceLine, InvoicePurpose
+from billing.events import EventType
 
 
 class _Record(BaseModel):
@@ -77,3 +79,17 @@ class AuditEntry(_Record):
     command: str
     contract_id: str | None
     effect: str
+
+
+class StoredEvent(_Record):
+    """An event as written (SPEC §7); `payload` is its JSON document, read as written (a newer
+    `version` included)."""
+
+    position: int
+    id: str
+    contract_id: str
+    sequence: int
+    type: EventType
+    occurred_at: datetime
+    business_date: date
+    payload: dict[str, Any]

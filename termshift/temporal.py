@@ -1,10 +1,13 @@
 """The Temporal connection: environment configuration, pydantic converter, search attributes."""
 
 import dataclasses
-from datetime import datetime
+from collections.abc import Sequence
+from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.common import (
+    SearchAttributeKey,
     SearchAttributePair,
     SearchAttributeUpdate,
     TypedSearchAttributes,
@@ -38,35 +41,43 @@ __all__ = [
     "NEXT_PLAN_CODE",
     "PLAN_CODE",
     "SEARCH_ATTRIBUTES",
+    "SearchAttributePair",
+    "SearchAttributeUpdate",
+    "TypedSearchAttributes",
     "connect",
     "data_converter",
     "dev_server_search_attribute_args",
     "register_search_attributes",
+    "search_attribute_type",
 ]
+
+
+def _indexed_value_type(key: SearchAttributeKey[Any]) -> IndexedValueType.ValueType:
+    return IndexedValueType.ValueType(key.indexed_value_type.value)
+
+
+def search_attribute_type(key: SearchAttributeKey[Any]) -> str:
+    """The type's name as the `temporal` CLI and the UI write it: Keyword, Datetime, Bool …"""
+    words = IndexedValueType.Name(_indexed_value_type(key)).removeprefix("INDEXED_VALUE_TYPE_")
+    return "".join(word.capitalize() for word in words.split("_"))
 
 
 def dev_server_search_attribute_args() -> list[str]:
     """`--search-attribute NAME=TYPE` arguments for `temporal server start-dev`."""
     args: list[str] = []
     for key in SEARCH_ATTRIBUTES:
-        kind = "Datetime" if key.value_type is datetime else "Keyword"
-        args += ["--search-attribute", f"{key.name}={kind}"]
+        args += ["--search-attribute", f"{key.name}={search_attribute_type(key)}"]
     return args
 
 
-async def register_search_attributes(client: Client) -> None:
-    """Register the search attributes on the client's namespace (the test servers need this)."""
-    from temporalio.api.enums.v1 import IndexedValueType
+async def register_search_attributes(
+    client: Client, keys: Sequence[SearchAttributeKey[Any]] = SEARCH_ATTRIBUTES
+) -> None:
+    """Register search attributes (by default all of them) on the client's namespace: the test
+    servers need this, and a dev server whose file predates some of them."""
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-    kinds = {
-        key.name: (
-            IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
-            if key.value_type is datetime
-            else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        )
-        for key in SEARCH_ATTRIBUTES
-    }
+    kinds = {key.name: _indexed_value_type(key) for key in keys}
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(namespace=client.namespace, search_attributes=kinds)
     )
@@ -97,15 +108,3 @@ async def connect(
     if namespace is not None:
         config["namespace"] = namespace
     return await Client.connect(**config, data_converter=data_converter(), runtime=runtime)
-
-
-__all__ = [
-    "SEARCH_ATTRIBUTES",
-    "SearchAttributePair",
-    "SearchAttributeUpdate",
-    "TypedSearchAttributes",
-    "connect",
-    "data_converter",
-    "dev_server_search_attribute_args",
-    "register_search_attributes",
-]

@@ -105,6 +105,9 @@ COMMANDS = (
     "uncancel",
     "new_term",
     "switch",
+    "freeze",
+    "unfreeze",
+    "set_price",
 )
 """Every admin command, each an update and a signal of the same name."""
 

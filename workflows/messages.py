@@ -87,7 +87,8 @@ class CancelAtNextInvoice(Command):
 
 
 class ClearChange(Command):
-    """Undo a scheduled change or end-of-term cancellation."""
+    """Undo a scheduled plan change, cancellation at the next invoice date or price change (an
+    end-of-term cancellation is undone by `uncancel`)."""
 
 
 class Cancel(Command):

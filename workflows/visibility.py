@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
-from billing import lifecycle
+from billing import lifecycle, term_dates
 from billing.calendar import local_midnight
 from billing.contract import Contract
 from billing.money import format_money
@@ -36,6 +36,18 @@ def search_attribute_updates(contract: Contract) -> list[SearchAttributeUpdate[A
         attributes.CANCELLATION_AT.value_set(local_midnight(ends, contract.timezone))
         if ends is not None
         else attributes.CANCELLATION_AT.value_unset(),
+        # Set only for contracts with terms: a contract without them publishes what it always did.
+        attributes.COMMITMENT_END_AT.value_set(
+            local_midnight(contract.commitment_end, contract.timezone)
+        )
+        if contract.commitment_end is not None
+        else attributes.COMMITMENT_END_AT.value_unset(),
+        attributes.FREEZE_STATUS.value_set(freeze)
+        if (freeze := term_dates.freeze_status(contract)) is not None
+        else attributes.FREEZE_STATUS.value_unset(),
+        attributes.PRICE_SCHEDULED.value_set(True)
+        if contract.scheduled_price is not None
+        else attributes.PRICE_SCHEDULED.value_unset(),
     ]
     return updates
 
@@ -92,11 +104,41 @@ def details(contract: Contract) -> str:
     if contract.cancellation is not None:
         flag = "prorated" if contract.cancellation.prorate else "not prorated"
         lines.append(f"**Cancellation:** ends {contract.cancellation.date}, {flag}")
+    lines += _terms_details(contract)
     if contract.replaces:
         lines.append(f"**Replaces:** contract {contract.replaces}")
     if contract.successor_id:
         lines.append(f"**Replaced by:** contract {contract.successor_id}")
     return "  \n".join(lines)
+
+
+def _terms_details(contract: Contract) -> list[str]:
+    """The §3b lines of the current details: only those that apply to the contract."""
+    lines = []
+    if contract.terms.describe() != "none":
+        lines.append(f"**Terms:** {contract.terms.describe()}")
+    if contract.commitment_end is not None:
+        commitment = f"**Commitment:** ends {contract.commitment_end}"
+        if (renews := term_dates.renewal_date(contract)) is not None:
+            commitment += f", renews on {renews}"
+        if (notice := term_dates.renewal_notice_date(contract)) is not None:
+            commitment += f"; renewal upcoming recorded on {notice}"
+        elif contract.renewal_noticed == contract.commitment_end:
+            commitment += "; renewal upcoming recorded"
+        lines.append(commitment)
+    freeze = contract.freezes[-1] if contract.freezes else None
+    if freeze is not None and (status := term_dates.freeze_status(contract)) is not None:
+        lines.append(
+            f"**Freeze:** {status}, {freeze.cycles} cycle(s): no plan line from {freeze.start}, "
+            f"billing again on {freeze.end}"
+        )
+    if contract.scheduled_price is not None:
+        price = contract.scheduled_price
+        lines.append(
+            f"**Scheduled price:** {format_money(price.price, contract.currency)} "
+            f"from {price.effective} (by {price.requested.actor})"
+        )
+    return lines
 
 
 def initial_search_attributes(contract: Contract) -> TypedSearchAttributes:

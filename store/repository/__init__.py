@@ -11,8 +11,9 @@ are built once and run on the session's connection, on tables rather than ORM cl
 runs thousands of them at month-end, and the ORM's bookkeeping would be most of their cost.
 
 The functions live in one module per subject — `catalog` (locations, plans, customers),
-`contracts`, `invoices`, `ledger` (deposits, R9), `audit` (R11) — over the helpers of `_shared`;
-this package re-exports them all, so callers write `repository.get_contract(...)`.
+`contracts`, `invoices`, `ledger` (deposits, R9), `audit` (R11), `events` (SPEC §7) — over the
+helpers of `_shared`; this package re-exports them all, so callers write
+`repository.get_contract(...)`.
 """
 
 from store.repository._shared import IN_CHUNK, NO_CONTRACT, NO_CUSTOMER, NO_PLAN
@@ -37,7 +38,14 @@ from store.repository.contracts import (
     record_contract,
     record_contracts,
     save_contract,
+    stored_contract,
     successor_of,
+)
+from store.repository.events import (
+    last_position,
+    list_events,
+    record_events,
+    refusal_recorded,
 )
 from store.repository.invoices import (
     billed_lines,
@@ -79,8 +87,10 @@ __all__ = [
     "held_by_customers",
     "holdings",
     "insert_invoice",
+    "last_position",
     "list_contracts",
     "list_customers",
+    "list_events",
     "list_invoices",
     "list_locations",
     "list_plans",
@@ -90,6 +100,9 @@ __all__ = [
     "record_contract",
     "record_contracts",
     "record_deposit_movement",
+    "record_events",
+    "refusal_recorded",
     "save_contract",
+    "stored_contract",
     "successor_of",
 ]

@@ -163,6 +163,12 @@ def get_contract(session: Session, contract_id: str) -> ContractRecord:
     return _contract_record(row)
 
 
+def stored_contract(session: Session, contract_id: str) -> Contract | None:
+    """The contract as last saved, or None if it was never recorded (one read of its snapshot)."""
+    snapshot = session.scalar(select(ContractRow.snapshot).where(ContractRow.id == contract_id))
+    return None if snapshot is None else Contract.model_validate_json(snapshot)
+
+
 def list_contracts(
     session: Session,
     *,

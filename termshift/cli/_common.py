@@ -64,6 +64,29 @@ ActorOption = Annotated[
 ]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, for the audit log.")]
 AddressOption = Annotated[str | None, typer.Option(help="Temporal address (host:port).")]
+ContractArgument = Annotated[str, typer.Argument(help="Contract id.")]
+OverrideTermsOption = Annotated[
+    bool,
+    typer.Option(
+        "--override-terms",
+        help="Pass the notice period and the minimum term (R14, R15); --reason is required.",
+    ),
+]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Confirm without asking when the date is today or earlier: the contract then ends "
+        "at once (needed outside a terminal).",
+    ),
+]
+OverrideFreezeLimitsOption = Annotated[
+    bool,
+    typer.Option(
+        "--override-terms", help="Pass the plan's freeze limits (R17); --reason is required."
+    ),
+]
 
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ from termshift.cli import imports, steering, views  # noqa: F401 (their `contrac
 from termshift.cli._common import EXIT_REFUSED, reset_output
 from termshift.cli.catalog import customers, locations, plans
 from termshift.cli.contracts import contracts
+from termshift.cli.events import events
 from termshift.cli.invoices import invoices
 from termshift.cli.reconcile import reconcile_command
 from termshift.cli.simulate import simulate_command
@@ -17,7 +18,7 @@ from termshift.cli.simulate import simulate_command
 app = typer.Typer(
     name="starter.py",
     help="Termshift admin: locations, plans, customers, contracts and invoices; simulate scenarios;"
-    " reconcile the billing database with the workflows.",
+    " reconcile the billing database with the workflows; read the events of every effect.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -26,6 +27,7 @@ app.add_typer(plans, name="plans")
 app.add_typer(customers, name="customers")
 app.add_typer(contracts, name="contracts")
 app.add_typer(invoices, name="invoices")
+app.add_typer(events, name="events")
 app.command("reconcile")(reconcile_command)
 app.command("simulate")(simulate_command)
 

@@ -7,6 +7,7 @@ import typer
 from billing.cadence import parse_cadence
 from billing.contract import Customer, Location, Plan
 from billing.money import format_money, parse_amount
+from billing.terms import Terms
 from store import repository
 from termshift.cli._common import (
     ActorOption,
@@ -19,6 +20,15 @@ from termshift.cli._common import (
     handled,
     print_listing,
     requested,
+)
+from termshift.cli._terms import (
+    MaxFreezeCyclesOption,
+    MaxFreezesPerYearOption,
+    MinimumTermOption,
+    NoticeOption,
+    RenewalOption,
+    given_terms,
+    with_terms,
 )
 from termshift.services import catalog
 
@@ -84,12 +94,28 @@ def add_plan(
             help="Whether contracts on this plan may prorate their first invoice.",
         ),
     ] = True,
+    notice: NoticeOption = None,
+    minimum_term: MinimumTermOption = None,
+    renewal: RenewalOption = None,
+    max_freeze_cycles: MaxFreezeCyclesOption = None,
+    max_freezes_per_year: MaxFreezesPerYearOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
     json: JsonOption = False,
 ) -> None:
-    """Add a plan to a location (its currency is the location's)."""
+    """Add a plan to a location (its currency is the location's), with the terms of its
+    contracts: notice, minimum term, renewal, freeze limits (§3b; none unless given)."""
     with handled():
+        terms = with_terms(
+            Terms(),
+            given_terms(
+                notice=notice,
+                minimum_term=minimum_term,
+                renewal=renewal,
+                max_freeze_cycles=max_freeze_cycles,
+                max_freezes_per_year=max_freezes_per_year,
+            ),
+        )
         db = database()
         with db.session() as session:
             site = repository.get_location(session, location)
@@ -101,15 +127,18 @@ def add_plan(
             every=str(parse_cadence(every)),
             deposit=parse_amount(amount_text(deposit), site.currency, allow_zero=True),
             prorate_first_invoice=prorate_first_invoice,
+            terms=terms,
         )
         added = catalog.add_plan(db, plan, requested(actor, reason))
         if json:
             emit_json(plan)
         else:
+            terms_text = f" Terms: {plan.terms.describe()}." if plan.terms.any else ""
             console.print(
                 f"{'Added' if added else 'Already had'} plan [bold]{plan.code}[/]: "
                 f"{format_money(plan.price, site.currency)} every {plan.every}, "
-                f"deposit {format_money(plan.deposit, site.currency)}."
+                f"deposit {format_money(plan.deposit, site.currency)}.{terms_text}",
+                highlight=False,
             )
 
 
@@ -125,8 +154,11 @@ def list_plans(
             emit_json(rows)
             return
         currencies = {site.id: site.currency for site in repository.list_locations(session)}
+        # The terms column only when a plan has terms: a catalog without any reads as before.
+        with_terms_column = any(row.terms.any for row in rows)
+        headers = ("code", "name", "location", "price", "every", "deposit", "prorate 1st")
         print_listing(
-            ("code", "name", "location", "price", "every", "deposit", "prorate 1st"),
+            (*headers, "terms") if with_terms_column else headers,
             (
                 (
                     row.code,
@@ -136,10 +168,11 @@ def list_plans(
                     row.every,
                     format_money(row.deposit, currencies[row.location_id]),
                     "yes" if row.prorate_first_invoice else "no",
+                    *((row.terms.describe(),) if with_terms_column else ()),
                 )
                 for row in rows
             ),
-            drop=("name", "location", "prorate 1st"),
+            drop=("name", "location", "prorate 1st", *(("terms",) if with_terms_column else ())),
             right=("price", "deposit"),
         )
 

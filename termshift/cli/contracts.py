@@ -2,6 +2,7 @@
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing import lifecycle
+from billing import lifecycle, term_dates
 from billing.calendar import local_date, read_iso_date
 from billing.commands import Cli, command
 from billing.contract import Command, Contract, ContractStatus, new_contract
@@ -35,6 +36,15 @@ from termshift.cli._common import (
     print_listing,
     requested,
     run,
+)
+from termshift.cli._terms import (
+    MaxFreezeCyclesOption,
+    MaxFreezesPerYearOption,
+    MinimumTermOption,
+    NoticeOption,
+    RenewalOption,
+    given_terms,
+    with_terms,
 )
 from termshift.services.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
 from termshift.settings import Settings
@@ -109,15 +119,28 @@ def create(
             help="Prorate the first stub period (R8); the plan must allow it.",
         ),
     ] = False,
+    notice: NoticeOption = None,
+    minimum_term: MinimumTermOption = None,
+    renewal: RenewalOption = None,
+    max_freeze_cycles: MaxFreezeCyclesOption = None,
+    max_freezes_per_year: MaxFreezesPerYearOption = None,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
     json: JsonOption = False,
 ) -> None:
-    """Create a contract: its row and its workflow come into being together."""
+    """Create a contract: its row and its workflow come into being together. Its terms are the
+    plan's, with each one given here in its place (§3b)."""
     who = requested(actor, reason)
 
     async def go() -> ContractView:
+        given = given_terms(
+            notice=notice,
+            minimum_term=minimum_term,
+            renewal=renewal,
+            max_freeze_cycles=max_freeze_cycles,
+            max_freezes_per_year=max_freezes_per_year,
+        )
         db = database()
         with db.session() as session:
             contract = contract_terms(
@@ -129,6 +152,7 @@ def create(
                 price=price,
                 anchor=anchor,
                 prorate_first_invoice=prorate_first_invoice,
+                terms=given,
                 relative_dates=True,
             )
             new_or_same(session, contract)
@@ -147,10 +171,17 @@ def create(
             else f"Started on {c.start}: every invoice due up to today is issued now "
             f"({command(Cli.SHOW, c.id)})."
         )
+        terms = (
+            f"Terms: {c.terms.describe()}"
+            + (f"; committed until {c.commitment_end}" if c.commitment_end else "")
+            + ".\n"
+            if c.terms.any
+            else ""
+        )
         console.print(
             f"Created contract [bold]{c.id}[/] for {c.customer_id} on {c.plan.code} at "
             f"{format_money(c.price, c.currency)}; workflow {workflow_id(c.id)} is running.\n"
-            f"{what}",
+            f"{terms}{what}",
             highlight=False,
         )
 
@@ -165,11 +196,13 @@ def contract_terms(
     price: str | None,
     anchor: str | None,
     prorate_first_invoice: bool,
+    terms: Mapping[str, object] | None = None,
     relative_dates: bool = False,
 ) -> Contract:
     """A new contract from its terms as typed, checked against the catalog; `Refused`,
-    `NotFound` or a pydantic `ValidationError` say what is wrong. `relative_dates`: the dates may
-    also be `today`, `tomorrow` or `yesterday` at the customer's location."""
+    `NotFound` or a pydantic `ValidationError` say what is wrong. `terms`: those given for the
+    contract (`termshift.cli._terms.given_terms`), in place of the plan's. `relative_dates`:
+    the dates may also be `today`, `tomorrow` or `yesterday` at the customer's location."""
     buyer = repository.get_customer(session, customer)
     tariff = repository.get_plan(session, plan)
     site = repository.get_location(session, buyer.location_id)
@@ -193,6 +226,7 @@ def contract_terms(
         price=None if price is None else amount_text(price),
         anchor=_parse_date(anchor, "Anchor", timezone=zone),
         prorate_first_invoice=prorate_first_invoice,
+        terms=with_terms(tariff.terms, terms or {}),
     )
 
 
@@ -215,7 +249,7 @@ def _find(session: Session, contract_id: str) -> ContractRecord | None:
 
 def _same_or_refuse(stored: Contract, wanted: Contract) -> None:
     """Creating again with the same terms repairs a half-done create; other terms are refused."""
-    fields = ("customer_id", "start", "anchor", "price", "prorate_first_invoice")
+    fields = ("customer_id", "start", "anchor", "price", "prorate_first_invoice", "terms")
     if stored.plan.code != wanted.plan.code or any(
         getattr(stored, name) != getattr(wanted, name) for name in fields
     ):
@@ -276,10 +310,27 @@ def list_contracts(
             "\"NextPlanCode = 'office' AND NextInvoiceAt < '2027-04-01T00:00:00Z'\".",
         ),
     ] = None,
+    commitment_ends_before: Annotated[
+        str | None,
+        typer.Option(
+            "--commitment-ends-before",
+            help="Only contracts whose commitment (R15) ends before this date, YYYY-MM-DD.",
+        ),
+    ] = None,
+    frozen: Annotated[
+        bool, typer.Option("--frozen", help="Only contracts with a freeze scheduled or running.")
+    ] = False,
+    price_scheduled: Annotated[
+        bool,
+        typer.Option("--price-scheduled", help="Only contracts with a price change scheduled."),
+    ] = False,
     address: AddressOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List stored contracts; --query selects them through the workflows' search attributes."""
+    """List stored contracts; --query selects them through the workflows' search attributes,
+    the other options by what is stored."""
+    with handled():
+        before = _parse_date(commitment_ends_before, "--commitment-ends-before")
     matching = None if query is None else run(lambda: _matching_contract_ids(query, address))
     with handled(), database().session() as session:
         rows = [
@@ -287,13 +338,22 @@ def list_contracts(
             for record in repository.list_contracts(
                 session, customer_id=customer, location_id=location, status=status
             )
-            if matching is None or record.contract.id in matching
+            if (matching is None or record.contract.id in matching)
+            and _selected(
+                record.contract,
+                commitment_ends_before=before,
+                frozen=frozen,
+                price_scheduled=price_scheduled,
+            )
         ]
         if json:
             emit_json(rows)
             return
+        # The commitment end only when a contract shown has one: one without terms reads as before.
+        committed = any(c.commitment_end is not None for c in rows)
+        headers = ("id", "customer", "plan", "price", "status", "start", "next invoice", "ends")
         print_listing(
-            ("id", "customer", "plan", "price", "status", "start", "next invoice", "ends"),
+            (*headers, "commitment end") if committed else headers,
             (
                 (
                     c.id,
@@ -304,9 +364,29 @@ def list_contracts(
                     str(c.start),
                     str(lifecycle.upcoming_invoice_date(c) or "—"),
                     str(lifecycle.term_end(c) or "—"),
+                    *((str(c.commitment_end or "—"),) if committed else ()),
                 )
                 for c in rows
             ),
             drop=("start", "customer", "price"),
             right=("price",),
         )
+
+
+def _selected(
+    contract: Contract,
+    *,
+    commitment_ends_before: date | None,
+    frozen: bool,
+    price_scheduled: bool,
+) -> bool:
+    """Whether the stored contract passes the filters of `contracts list` on its terms."""
+    commitment = contract.commitment_end
+    return (
+        (
+            commitment_ends_before is None
+            or (commitment is not None and commitment < commitment_ends_before)
+        )
+        and (not frozen or term_dates.current_freeze(contract) is not None)
+        and (not price_scheduled or contract.scheduled_price is not None)
+    )

@@ -2,17 +2,18 @@
 
 The file has a header row and one contract per line:
 
-    id,customer,plan,start,price,anchor,prorate_first_invoice
-    c-ada,ada,hot-desk,2027-01-01,,,
-    c-alan,alan,fixed,2027-01-15,850.00,2027-02-01,false
+    id,customer,plan,start,price,anchor,prorate_first_invoice,minimum_term
+    c-ada,ada,hot-desk,2027-01-01,,,,
+    c-alan,alan,fixed,2027-01-15,850.00,2027-02-01,false,12 months
 
 `id`, `customer`, `plan` and `start` are required; `price` (default: the plan's), `anchor`
-(default: the start) and `prorate_first_invoice` (true or false, default false) may be empty or
-left out. Every line is checked as `contracts create` checks its options; if any line is wrong,
-each problem is listed with its line number and nothing is imported. Then every row is written in
-one transaction and each contract's workflow is started. Importing the same file again is safe:
-contracts already recorded are kept, and a workflow that is missing (an import interrupted between
-the two steps) is started.
+(default: the start), `prorate_first_invoice` (true or false, default false) and the terms
+`notice`, `minimum_term`, `renewal`, `max_freeze_cycles` and `max_freezes_per_year` (default: the
+plan's, as `contracts create` takes them) may be empty or left out. Every line is checked as
+`contracts create` checks its options; if any line is wrong, each problem is listed with its line
+number and nothing is imported. Then every row is written in one transaction and each contract's
+workflow is started. Importing the same file again is safe: contracts already recorded are kept,
+and a workflow that is missing (an import interrupted between the two steps) is started.
 """
 
 import csv
@@ -45,13 +46,23 @@ from termshift.cli._common import (
     requested,
     run,
 )
+from termshift.cli._terms import TERM_NAMES, given_terms
 from termshift.cli.contracts import contract_terms, contracts, new_or_same, shorten
 from termshift.services.contracts import start_recorded
 from termshift.services.imports import register_contracts
 from termshift.settings import Settings
 from workflows import workflow_id
 
-COLUMNS = ("id", "customer", "plan", "start", "price", "anchor", "prorate_first_invoice")
+COLUMNS = (
+    "id",
+    "customer",
+    "plan",
+    "start",
+    "price",
+    "anchor",
+    "prorate_first_invoice",
+    *TERM_NAMES,
+)
 REQUIRED = COLUMNS[:4]
 PROBLEMS_SHOWN = 20
 TRUE = frozenset({"true", "yes", "1"})
@@ -84,7 +95,8 @@ def import_command(
         Path,
         typer.Argument(
             help="CSV file: a header row (id,customer,plan,start[,price,anchor,"
-            "prorate_first_invoice]) and one contract per line.",
+            "prorate_first_invoice,notice,minimum_term,renewal,max_freeze_cycles,"
+            "max_freezes_per_year]) and one contract per line.",
         ),
     ],
     check: Annotated[
@@ -227,6 +239,14 @@ def _contract(session: Session, line: _Line) -> Contract:
         price=cells.get("price") or None,
         anchor=cells.get("anchor") or None,
         prorate_first_invoice=_yes_no(cells.get("prorate_first_invoice", "")),
+        terms=given_terms(
+            notice=cells.get("notice"),
+            minimum_term=cells.get("minimum_term"),
+            renewal=cells.get("renewal"),
+            max_freeze_cycles=cells.get("max_freeze_cycles"),
+            max_freezes_per_year=cells.get("max_freezes_per_year"),
+            flags=False,
+        ),
     )
 
 

@@ -102,11 +102,14 @@ def print_timeline(result: SimulationResult, console: Console) -> None:
     for contract in result.contracts:
         if contract.status != "inactive":
             replaces = f", replacing {contract.replaces}" if contract.replaces else ""
+            committed = (
+                f", commitment end {contract.commitment_end}" if contract.commitment_end else ""
+            )
             days[contract.start].append(
                 (
                     "00:00 [green]starts[/]",
                     f"contract [bold]{contract.id}[/] on {contract.plan} at "
-                    f"{money(contract.price)}{replaces}",
+                    f"{money(contract.price)}{replaces}{committed}",
                 )
             )
     for invoice in result.invoices:

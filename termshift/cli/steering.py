@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing import rules
+from billing import rules, texts
 from billing.calendar import local_date
 from billing.contract import Command
 from billing.money import parse_amount, read_amount
@@ -28,10 +28,14 @@ from store.models import ID_LENGTH
 from termshift.cli._common import (
     ActorOption,
     AddressOption,
+    ContractArgument,
     Failed,
     JsonOption,
+    OverrideFreezeLimitsOption,
+    OverrideTermsOption,
     ReasonOption,
     Refused,
+    YesOption,
     amount_text,
     client,
     console,
@@ -48,8 +52,8 @@ from termshift.services.contracts import (
     CommandRefused,
     ContractNotEnded,
     new_term_after_end,
-    send_command,
 )
+from termshift.services.refusals import send_recording_refusal
 from termshift.settings import Settings
 from workflows import workflow_id
 from workflows.messages import (
@@ -66,19 +70,19 @@ from workflows.messages import (
     Unfreeze,
 )
 
-ContractArgument = Annotated[str, typer.Argument(help="Contract id.")]
 REFUSALS = frozenset(code.value for code in RejectionCode) | {"registration_failed"}
 
 
 async def _send(
     contract_id: str, update: str, message: Command, address: str | None
 ) -> CommandResult:
-    """Execute the update on the contract's workflow; refusals become exit code 2.
+    """Execute the update on the contract's workflow; refusals become exit code 2 (and a
+    `command.refused` event).
 
     A new term of a contract whose workflow has completed is made without it (R13)."""
     temporal = await client(address)
     try:
-        return await send_command(temporal, contract_id, update, message)
+        return await send_recording_refusal(temporal, database(), contract_id, update, message)
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and (cause.type in REFUSALS or cause.non_retryable):
@@ -228,15 +232,6 @@ def change(
     )
 
 
-OverrideTermsOption = Annotated[
-    bool,
-    typer.Option(
-        "--override-terms",
-        help="Pass the notice period and the minimum term (R14, R15); --reason is required.",
-    ),
-]
-
-
 @contracts.command("cancel-at-next-invoice")
 def cancel_at_next_invoice(
     contract_id: ContractArgument,
@@ -283,15 +278,6 @@ ProrateOption = Annotated[
     typer.Option(
         "--prorate/--no-prorate",
         help="Credit the unserved days, or prorate the last invoice (R7).",
-    ),
-]
-YesOption = Annotated[
-    bool,
-    typer.Option(
-        "--yes",
-        "-y",
-        help="Confirm without asking when the date is today or earlier: the contract then ends "
-        "at once (needed outside a terminal).",
     ),
 ]
 
@@ -512,12 +498,7 @@ def freeze(
     cycles: Annotated[
         int, typer.Option(help="Billing cycles to freeze, from the next invoice date.")
     ],
-    override_terms: Annotated[
-        bool,
-        typer.Option(
-            "--override-terms", help="Pass the plan's freeze limits (R17); --reason is required."
-        ),
-    ] = False,
+    override_terms: OverrideFreezeLimitsOption = False,
     address: AddressOption = None,
     actor: ActorOption = None,
     reason: ReasonOption = "",
@@ -525,17 +506,24 @@ def freeze(
 ) -> None:
     """Freeze for N cycles from the next invoice date: no plan line, the commitment end moves
     later (R17)."""
-    if cycles < 1:
-        raise Refused(f"Cycles must be 1 or more, not {cycles}; nothing changed.")
     _steer(
         contract_id,
         "freeze",
-        lambda who: Freeze(cycles=cycles, override_terms=override_terms, **who.model_dump()),
+        lambda who: Freeze(
+            cycles=_cycles(cycles), override_terms=override_terms, **who.model_dump()
+        ),
         address=address,
         actor=actor,
         reason=reason,
         as_json=json,
     )
+
+
+def _cycles(cycles: int) -> int:
+    """A freeze of at least one cycle (the message is the workflow's own refusal)."""
+    if cycles < 1:
+        raise Refused(texts.invalid_cycles(cycles))
+    return cycles
 
 
 @contracts.command("unfreeze")

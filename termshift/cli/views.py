@@ -21,6 +21,7 @@ from store.errors import NotFound
 from store.records import AuditEntry, IssuedInvoice
 from termshift.cli._common import (
     AddressOption,
+    ContractArgument,
     JsonOption,
     Refused,
     client,
@@ -29,11 +30,10 @@ from termshift.cli._common import (
     emit_json,
     run,
 )
+from termshift.cli._terms_shown import TermsShown, term_lines, terms_shown
 from termshift.cli.contracts import contracts, existing_contract_id
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import ContractView
-
-ContractArgument = Annotated[str, typer.Argument(help="Contract id.")]
 
 
 class Ending(BaseModel):
@@ -63,6 +63,8 @@ class ContractShown(BaseModel):
     ended: Ending | None
     invoices: list[IssuedInvoice]
     refused: list[dict[str, Any]]
+    terms: TermsShown
+    """The terms in force and the dates they set (§3b)."""
 
 
 async def live_view(temporal: Client, contract_id: str) -> tuple[str, ContractView | None]:
@@ -87,7 +89,7 @@ async def live_view(temporal: Client, contract_id: str) -> tuple[str, ContractVi
 
 @contracts.command("show")
 def show(
-    contract_id: Annotated[str, typer.Argument(help="Contract id.")],
+    contract_id: ContractArgument,
     address: AddressOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -119,6 +121,7 @@ def show(
             ended=_ending(contract, audit),
             invoices=issued,
             refused=[item.model_dump(mode="json") for item in (view.refused if view else ())],
+            terms=terms_shown(contract),
         )
 
     shown = run(go)
@@ -145,6 +148,8 @@ def show(
     if c.cancellation is not None:
         flag = "prorated" if c.cancellation.prorate else "not prorated"
         table.add_row("cancellation", f"{c.cancellation.date} ({flag})")
+    for label, text in term_lines(c, shown.terms):
+        table.add_row(label, text)
     ending = shown.ended
     if ending is not None:
         asked = (
@@ -259,6 +264,8 @@ class Preview(BaseModel):
     next_event: str
     pending: str | None
     events: list[PreviewEvent]
+    terms: TermsShown
+    """The terms in force and the dates they set (§3b)."""
 
 
 @contracts.command("preview")
@@ -285,6 +292,8 @@ def preview(
     console.print(f"Contract [bold]{c.id}[/] — {shown.next_event}", highlight=False)
     if shown.pending:
         console.print(f"Pending: {shown.pending}", highlight=False)
+    for label, text in term_lines(c, shown.terms):
+        console.print(f"{label.capitalize()}: {text}", highlight=False)
     for event in shown.events:
         console.print(f"\n[bold]{event.date}[/] {event.summary}", highlight=False)
         if event.lines:
@@ -316,6 +325,7 @@ def _preview(contract: Contract, next_event: str, events: int) -> Preview:
             next_event=f"{next_event} Nothing more happens; {follows}.",
             pending=None,
             events=[],
+            terms=terms_shown(contract),
         )
     pending = None
     if contract.scheduled_change is not None:
@@ -367,4 +377,10 @@ def _preview(contract: Contract, next_event: str, events: int) -> Preview:
                     deposit=deposit,
                 )
             )
-    return Preview(contract=contract, next_event=next_event, pending=pending, events=rows)
+    return Preview(
+        contract=contract,
+        next_event=next_event,
+        pending=pending,
+        events=rows,
+        terms=terms_shown(contract),
+    )

@@ -39,7 +39,9 @@ def add_plan(database: Database, plan: Plan, requested: Command) -> bool:
     with database.session() as session:
         added = repository.add_plan(session, plan)
         if added:
-            _audit(session, requested, "plans add", f"Plan {plan.code} added at {plan.price}.")
+            terms = f" Terms: {plan.terms.describe()}." if plan.terms.any else ""
+            effect = f"Plan {plan.code} added at {plan.price}.{terms}"
+            _audit(session, requested, "plans add", effect)
         return added
 
 

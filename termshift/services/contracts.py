@@ -198,6 +198,7 @@ async def new_term_after_end(
                     effect=outcome.effect,
                     key=f"{workflow_id(old.id)}/new_term/{successor.id}",
                 ),
+                today=day,
             )
     except Conflict as error:
         raise CommandRefused(

@@ -3,15 +3,18 @@
 `simulate(scenario)` starts a fresh time-skipping Temporal test server, a fresh in-memory billing
 database and a worker with the real contract workflow and activities, then plays the scenario:
 
-- Reference data: one location (id `sim`, the scenario's currency and timezone), the plans, and one
-  customer per distinct `customer` name (its id is a slug of the name; the output uses the names).
+- Reference data: one location (id `sim`, the scenario's currency and timezone), the plans with
+  their terms (§3b), and one customer per distinct `customer` name (its id is a slug of the name;
+  the output uses the names).
 - The simulation starts at 12:00 local time on the day before the scenario's earliest date (the
   contracts' starts and the actions' `on` dates). Every contract is created then, with
-  `create_contract` (update-with-start), so each runs its whole life in its own workflow.
+  `create_contract` (update-with-start), so each runs its whole life in its own workflow; its terms
+  are its plan's, with those the scenario gives the contract in their place.
 - Each action is sent at 12:00 local time on its `on` date — after that day's 00:00 invoicing — as
-  an update to the contract's workflow; actions of the same date go in file order. A refused
-  update is a rejection (`on`, `action`, `error`); every command is also kept, with its effect or
-  refusal, for the timeline.
+  an update to the contract's workflow; actions of the same date go in file order. Its reason is
+  the scenario's, or `scenario actions[N]` (so an override needs none). A refused update is a
+  rejection (`on`, `action`, `error`); every command is also kept, with its effect or refusal, for
+  the timeline. SPEC's `plan_price` is not simulated: a scenario that uses it is refused.
 - The run ends at 12:00 local time on `until`: that day's 00:00 invoicing is included, and so are
   actions dated `until`.
 - An automated switch (R5) starts the next term as contract `<id>-t2` (the workflow's own choice:
@@ -33,12 +36,13 @@ the number of days between any two dates — except across a century year that i
 years or the shifted ones, but not in both, is refused instead (a `ScenarioError`). Weekdays are not
 kept, and nothing in the billing rules depends on them.
 
-The package's modules: `scenario` (the scenario file: its models, loading and checks), `shift`
-(moving a scenario's dates past the server's clock and back), `commands` (the workflow messages of
-a scenario's actions), `runner` (the run itself: server, worker, clock, commands) and `report`
-(the output models).
+The package's modules: `scenario` (the scenario file's models), `reading` (loading a scenario
+and checking it), `shift` (moving a scenario's dates past the server's clock and back), `commands`
+(the workflow messages of a scenario's actions), `runner` (the run itself: server, worker, clock,
+commands) and `report` (the output models).
 """
 
+from termshift.simulator.reading import load_scenario, parse_scenario
 from termshift.simulator.report import (
     ContractOut,
     DepositOut,
@@ -49,7 +53,7 @@ from termshift.simulator.report import (
     ViolationOut,
 )
 from termshift.simulator.runner import simulate
-from termshift.simulator.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from termshift.simulator.scenario import Scenario, ScenarioError
 from termshift.simulator.shift import choose_shift, shift_date
 
 __all__ = [

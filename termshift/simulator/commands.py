@@ -3,7 +3,7 @@ shifted for the run (`workflow_message`), and the rule's own refusal of a comman
 contract whose workflow has already ended (`rule_refusal`).
 """
 
-from billing import rules
+from billing import adjustments, rules
 from billing.contract import Command, Contract
 from termshift.simulator.scenario import ActionSpec, DoSpec, NewTermSpec, SwitchSpec
 from termshift.simulator.shift import shift_date
@@ -11,10 +11,13 @@ from workflows.messages import (
     Cancel,
     CancelAtNextInvoice,
     ClearChange,
+    Freeze,
     NewTerm,
     ScheduleChange,
+    SetPrice,
     Switch,
     Uncancel,
+    Unfreeze,
 )
 
 
@@ -22,15 +25,34 @@ def workflow_message(do: DoSpec, requested: Command, years: int) -> Command:
     """The workflow message of a scenario command, its dates shifted for the run by `years`."""
     who = requested.model_dump()
     if do.schedule_change is not None:
-        return ScheduleChange(**who, next_plan=do.schedule_change.next_plan)
+        change = do.schedule_change
+        return ScheduleChange(**who, next_plan=change.next_plan, price=change.price)
     if do.cancel_at_next_invoice is not None:
-        return CancelAtNextInvoice(**who)
+        return CancelAtNextInvoice(**who, override_terms=do.cancel_at_next_invoice.override_terms)
     if do.clear_change is not None:
         return ClearChange(**who)
     if do.cancel is not None:
-        return Cancel(**who, date=shift_date(do.cancel.date, years), prorate=do.cancel.prorate)
+        cancel = do.cancel
+        return Cancel(
+            **who,
+            date=shift_date(cancel.date, years),
+            prorate=cancel.prorate,
+            override_terms=cancel.override_terms,
+            charge_remaining_term=cancel.charge_remaining_term,
+        )
     if do.uncancel is not None:
         return Uncancel(**who)
+    if do.freeze is not None:
+        return Freeze(**who, cycles=do.freeze.cycles, override_terms=do.freeze.override_terms)
+    if do.unfreeze is not None:
+        return Unfreeze(**who)
+    if do.set_price is not None:
+        since = do.set_price.from_
+        return SetPrice(
+            **who,
+            price=do.set_price.price,
+            from_=None if since is None else shift_date(since, years),
+        )
     if do.switch is not None:
         return switch_message(do.switch, requested, years)
     assert do.new_term is not None
@@ -70,10 +92,18 @@ def rule_refusal(
     outcome: rules.Decision | rules.Rejection | None
     if do.schedule_change is not None:
         outcome = rules.precheck_schedule_change(
-            contract, next_plan_code=do.schedule_change.next_plan, today=today
+            contract,
+            next_plan_code=do.schedule_change.next_plan,
+            today=today,
+            price=do.schedule_change.price,
         )
     elif do.cancel_at_next_invoice is not None:
-        outcome = rules.cancel_at_next_invoice(contract, requested=requested, today=today)
+        outcome = rules.cancel_at_next_invoice(
+            contract,
+            requested=requested,
+            today=today,
+            override_terms=do.cancel_at_next_invoice.override_terms,
+        )
     elif do.clear_change is not None:
         outcome = rules.clear_change(contract, requested=requested, today=today)
     elif do.cancel is not None:
@@ -83,9 +113,30 @@ def rule_refusal(
             prorate=do.cancel.prorate,
             requested=requested,
             today=today,
+            override_terms=do.cancel.override_terms,
+            charge_remaining_term=do.cancel.charge_remaining_term,
         )
     elif do.uncancel is not None:
         outcome = rules.uncancel(contract, requested=requested, today=today)
+    elif do.freeze is not None:
+        outcome = adjustments.freeze(
+            contract,
+            cycles=do.freeze.cycles,
+            requested=requested,
+            today=today,
+            override_terms=do.freeze.override_terms,
+        )
+    elif do.unfreeze is not None:
+        outcome = adjustments.unfreeze(contract, requested=requested, today=today)
+    elif do.set_price is not None:
+        since = do.set_price.from_
+        outcome = adjustments.set_price(
+            contract,
+            price=do.set_price.price,
+            from_=None if since is None else shift_date(since, years),
+            requested=requested,
+            today=today,
+        )
     elif do.switch is not None:
         # A switch is a cancellation first: on an ended contract, that is what is refused.
         outcome = rules.cancel(

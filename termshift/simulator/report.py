@@ -34,6 +34,9 @@ class ContractOut(_Out):
     start: dt.date
     end: dt.date | None
     replaces: str | None
+    commitment_end: dt.date | None
+    """R15: the first day after the minimum term (moved by renewals and freezes); None without
+    one."""
 
 
 class DepositOut(_Out):

@@ -211,6 +211,7 @@ class _Simulation:
                 every=str(parse_cadence(spec.every)),
                 deposit=parse_amount(spec.deposit, self.scenario.currency, allow_zero=True),
                 prorate_first_invoice=spec.prorate_first_invoice,
+                terms=spec.terms(),
             )
             catalog.add_plan(self.database, plan, requested)
         for name, customer_id in self.customer_ids.items():
@@ -227,15 +228,17 @@ class _Simulation:
             return repository.get_plan(session, code)
 
     async def _create(self, spec: ContractSpec) -> None:
+        plan = self._plan(spec.plan)
         contract = new_contract(
             id=spec.id,
             customer_id=self.customer_ids[spec.customer],
             location=self.location,
-            plan=self._plan(spec.plan),
+            plan=plan,
             start=self.forward(spec.start),
             price=spec.price,
             anchor=None if spec.anchor is None else self.forward(spec.anchor),
             prorate_first_invoice=spec.prorate_first_invoice,
+            terms=spec.terms(plan.terms),  # the contract's own terms in place of the plan's
         )
         requested = Command(actor=ACTOR, reason=f"scenario contract {spec.id}")
         try:
@@ -378,7 +381,8 @@ class _Simulation:
     async def _send(self, index: int, action: ActionSpec) -> None:
         do = action.do
         kind, contract_id = do.kind, do.contract
-        requested = Command(actor=ACTOR, reason=f"scenario actions[{index}]")
+        reason = do.reason if do.reason is not None else f"scenario actions[{index}]"
+        requested = Command(actor=ACTOR, reason=reason)
         handle = self.client.get_workflow_handle(workflow_id(contract_id))
         try:
             # Each update is named as the scenario's command (see workflows/contract.py).
@@ -393,7 +397,7 @@ class _Simulation:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
             if do.new_term is None:
-                self._reject(action, self._not_running(action))
+                self._reject(action, self._not_running(action, requested))
                 return
             try:  # R13: the next term of a contract that has ended
                 result = await new_term_after_end(
@@ -436,7 +440,7 @@ class _Simulation:
             )
         )
 
-    def _not_running(self, action: ActionSpec) -> str:
+    def _not_running(self, action: ActionSpec, requested: Command) -> str:
         """Why a contract's workflow takes no command: it never existed, or its life is over."""
         contract_id = action.do.contract
         with self.database.session() as session:
@@ -447,7 +451,7 @@ class _Simulation:
                     f"There is no contract {contract_id} on {self.forward(action.on)}: it was "
                     "never created (an automated switch creates `<id>-t2` only on the switch date)."
                 )
-        refusal = rule_refusal(contract, action, Command(actor=ACTOR), self.years)
+        refusal = rule_refusal(contract, action, requested, self.years)
         if refusal is not None:
             return refusal
         return (
@@ -514,6 +518,9 @@ class _Simulation:
                 start=self.back(contract.start),
                 end=None if contract.end is None else self.back(contract.end),
                 replaces=contract.replaces,
+                commitment_end=None
+                if contract.commitment_end is None
+                else self.back(contract.commitment_end),
             )
             for contract in contracts
         ]

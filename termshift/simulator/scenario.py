@@ -1,24 +1,17 @@
-"""The scenario file (SPEC §6): the pydantic models of its YAML (`Scenario` and its specs), how
-it is read (`load_scenario`, `parse_scenario`) and checked beyond what the models can check, and
-`ScenarioError`, which names each problem by its place, e.g. `actions[3].on`.
+"""The scenario file (SPEC §6): the pydantic models of its YAML (`Scenario` and its specs), and
+`ScenarioError`, which names each problem by its place, e.g. `actions[3].on`. How a file is read
+and checked beyond what the models can check is `termshift.simulator.reading`.
 """
 
 import datetime as dt
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated, Literal
 
-import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from billing import lifecycle
-from billing.cadence import parse_cadence
 from billing.contract import CurrencyCode, Identifier, Name, TimezoneName
-from billing.errors import BillingError
-from billing.money import parse_amount
+from billing.terms import Renewal, SpanText, Terms
 
 
 class ScenarioError(ValueError):
@@ -33,7 +26,36 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class PlanSpec(_Spec):
+_Count = Annotated[int, Field(strict=True)]
+"""A whole number written as one (not `true`, not `2.5`)."""
+
+
+class _TermsSpec(_Spec):
+    """The terms of §3b; each left out is none (on a plan) or the plan's (on a contract)."""
+
+    notice: SpanText | None = None
+    """R14, e.g. "30 days"."""
+    minimum_term: SpanText | None = None
+    """R15, e.g. "12 months"."""
+    renewal: Renewal | None = None
+    """R16: `rolling` (the default), `renew` or `end`."""
+    max_freezes_per_year: Annotated[_Count, Field(ge=0)] | None = None
+    """R17: freezes that may start in any 365 days."""
+    max_freeze_cycles: Annotated[_Count, Field(ge=1)] | None = None
+    """R17: the longest freeze, in billing cycles."""
+
+    def terms(self, base: Terms | None = None) -> Terms:
+        """`base` (default: no terms) with the terms given here in their place."""
+        return (base or Terms()).overridden_by(
+            notice=self.notice,
+            minimum_term=self.minimum_term,
+            renewal=self.renewal,
+            max_freezes_per_year=self.max_freezes_per_year,
+            max_freeze_cycles=self.max_freeze_cycles,
+        )
+
+
+class PlanSpec(_TermsSpec):
     code: Identifier
     price: Decimal
     every: str = "1 month"
@@ -42,7 +64,7 @@ class PlanSpec(_Spec):
     """Whether contracts on the plan may prorate their first invoice (as `plans add` defaults)."""
 
 
-class ContractSpec(_Spec):
+class ContractSpec(_TermsSpec):
     id: Identifier
     customer: Name
     plan: str
@@ -52,22 +74,54 @@ class ContractSpec(_Spec):
     prorate_first_invoice: bool = False
 
 
-class ScheduleChangeSpec(_Spec):
+class _CommandSpec(_Spec):
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+    """Why (R11); left out, the simulator writes one (`scenario actions[3]`), so that an
+    override needs none."""
+
+
+class ScheduleChangeSpec(_CommandSpec):
     contract: str
     next_plan: str
+    price: Decimal | None = None
+    """R19: the next term starts at this price (a custom-priced contract may then switch)."""
 
 
-class ContractOnlySpec(_Spec):
+class ContractOnlySpec(_CommandSpec):
     contract: str
 
 
-class CancelSpec(_Spec):
+class CancelAtNextInvoiceSpec(_CommandSpec):
+    contract: str
+    override_terms: bool = False
+    """Pass the notice period and the commitment (R14, R15)."""
+
+
+class CancelSpec(_CommandSpec):
     contract: str
     date: dt.date
     prorate: bool = False
+    override_terms: bool = False
+    """Pass the notice period and the commitment (R14, R15)."""
+    charge_remaining_term: bool = False
+    """Inside the commitment: accepted, and the committed days are charged on `date` (R15)."""
 
 
-class NewTermSpec(_Spec):
+class FreezeSpec(_CommandSpec):
+    contract: str
+    cycles: Annotated[_Count, Field(ge=1, le=120)]
+    override_terms: bool = False
+    """Pass the plan's freeze limits (R17)."""
+
+
+class SetPriceSpec(_CommandSpec):
+    contract: str
+    price: Decimal
+    from_: dt.date | None = Field(default=None, alias="from")
+    """The price applies from the first invoice date on or after this (default: the next)."""
+
+
+class NewTermSpec(_CommandSpec):
     from_: str = Field(alias="from")
     id: Identifier
     plan: str
@@ -77,7 +131,7 @@ class NewTermSpec(_Spec):
     prorate_first_invoice: bool = False
 
 
-class SwitchSpec(_Spec):
+class SwitchSpec(_CommandSpec):
     """The manual change in one step (R7 + R8), with the defaults of `contracts switch`."""
 
     contract: str
@@ -100,6 +154,9 @@ ActionKind = Literal[
     "uncancel",
     "new_term",
     "switch",
+    "freeze",
+    "unfreeze",
+    "set_price",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "schedule_change",
@@ -109,19 +166,32 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "uncancel",
     "new_term",
     "switch",
+    "freeze",
+    "unfreeze",
+    "set_price",
 )
+NOT_SIMULATED = {
+    "plan_price": (
+        "a plan's price change is not simulated; give each contract its new price with "
+        "set_price {contract, price, from} instead"
+    ),
+}
+"""Commands of SPEC §6 that the simulator refuses, and what to write instead."""
 
 
 class DoSpec(_Spec):
     """Exactly one command."""
 
     schedule_change: ScheduleChangeSpec | None = None
-    cancel_at_next_invoice: ContractOnlySpec | None = None
+    cancel_at_next_invoice: CancelAtNextInvoiceSpec | None = None
     clear_change: ContractOnlySpec | None = None
     cancel: CancelSpec | None = None
     uncancel: ContractOnlySpec | None = None
     new_term: NewTermSpec | None = None
     switch: SwitchSpec | None = None
+    freeze: FreezeSpec | None = None
+    unfreeze: ContractOnlySpec | None = None
+    set_price: SetPriceSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "DoSpec":
@@ -139,6 +209,12 @@ class DoSpec(_Spec):
         """The contract the command is sent to (`from` for a new term)."""
         spec = getattr(self, self.kind)
         return spec.from_ if isinstance(spec, NewTermSpec) else str(spec.contract)
+
+    @property
+    def reason(self) -> str | None:
+        """The reason the scenario gives, if any."""
+        spec: _CommandSpec = getattr(self, self.kind)
+        return spec.reason
 
 
 class ActionSpec(_Spec):
@@ -168,181 +244,3 @@ class Scenario(_Spec):
 
     def plan(self, code: str) -> PlanSpec:
         return next(plan for plan in self.plans if plan.code == code)
-
-
-class _ScenarioLoader(yaml.SafeLoader):
-    """YAML read as a scenario means it: `on` is a key (not `true`), and amounts and dates keep
-    their text (a float would turn 0.1 into 0.1000000000000000055…; a bad date would not name its
-    place), so that the model checks them."""
-
-
-_BOOL = "tag:yaml.org,2002:bool"
-_FLOAT = "tag:yaml.org,2002:float"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_ScenarioLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _TIMESTAMP)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_ScenarioLoader.add_implicit_resolver(
-    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _exact_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal | str:
-    text = str(loader.construct_scalar(node))
-    try:
-        return Decimal(text.replace("_", ""))
-    except InvalidOperation:
-        return text
-
-
-_ScenarioLoader.add_constructor(_FLOAT, _exact_number)
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and check a scenario file; a `ScenarioError` says what is wrong and where."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ScenarioError([f"file: cannot be read ({error.strerror or error})"]) from None
-    except UnicodeDecodeError:
-        raise ScenarioError(["file: is not UTF-8 text"]) from None
-    return parse_scenario(text)
-
-
-def parse_scenario(source: str | dict[str, Any]) -> Scenario:
-    """Check a scenario given as YAML text or as already-parsed data."""
-    data: Any = source
-    if isinstance(source, str):
-        try:
-            data = yaml.load(source, Loader=_ScenarioLoader)
-        except yaml.MarkedYAMLError as error:
-            where = error.problem_mark
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-            raise ScenarioError([f"file: not valid YAML{at}: {error.problem}"]) from None
-        except yaml.YAMLError as error:
-            raise ScenarioError([f"file: not valid YAML: {error}"]) from None
-    if not isinstance(data, dict):
-        raise ScenarioError(["file: a scenario is a mapping of currency, timezone, plans, …"])
-    try:
-        scenario = Scenario.model_validate(data)
-    except pydantic.ValidationError as error:
-        raise ScenarioError([_problem(item) for item in error.errors()]) from None
-    problems = list(_check(scenario))
-    if problems:
-        raise ScenarioError(problems)
-    return scenario
-
-
-def _path(loc: Iterable[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f"{'.' if text else ''}{part}"
-    return text or "scenario"
-
-
-def _problem(item: Any) -> str:
-    message = str(item["msg"]).removeprefix("Value error, ")
-    return f"{_path(item['loc'])}: {message}"
-
-
-def _check(scenario: Scenario) -> Iterator[str]:
-    """What the model alone cannot check: amounts in the currency, references, dates, ids."""
-    currency = scenario.currency
-    plans: set[str] = set()
-    for i, plan in enumerate(scenario.plans):
-        where = f"plans[{i}]"
-        if plan.code in plans:
-            yield f"{where}.code: plan {plan.code} is defined twice"
-        plans.add(plan.code)
-        yield from _amount(f"{where}.price", plan.price, currency)
-        yield from _amount(f"{where}.deposit", plan.deposit, currency, allow_zero=True)
-        try:
-            parse_cadence(plan.every)
-        except BillingError as error:
-            yield f"{where}.every: {error}"
-
-    known: set[str] = set()
-    for i, contract in enumerate(scenario.contracts):
-        where = f"contracts[{i}]"
-        if contract.id in known:
-            yield f"{where}.id: contract {contract.id} is defined twice"
-        known.add(contract.id)
-        if contract.plan not in plans:
-            yield f"{where}.plan: {_unknown_plan(contract.plan, plans)}"
-        elif (
-            contract.prorate_first_invoice
-            and not scenario.plan(contract.plan).prorate_first_invoice
-        ):
-            yield (
-                f"{where}.prorate_first_invoice: plan {contract.plan} does not allow a prorated "
-                "first invoice"
-            )
-        if contract.price is not None:
-            yield from _amount(f"{where}.price", contract.price, currency)
-        if contract.start > scenario.until:
-            yield f"{where}.start: {contract.start} is after until ({scenario.until})"
-
-    # Contracts the actions create: new terms by their id, automated switches as `<id>-t2`.
-    switched: set[str] = set()
-    for i, action in scenario.ordered_actions():
-        where = f"actions[{i}]"
-        do, kind = action.do, action.do.kind
-        if action.on > scenario.until:
-            yield f"{where}.on: {action.on} is after until ({scenario.until})"
-        target = do.contract
-        if target not in known:
-            field = "from" if kind == "new_term" else "contract"
-            yield f"{where}.do.{kind}.{field}: {_unknown_contract(target, known)}"
-        if do.schedule_change is not None:
-            next_plan = do.schedule_change.next_plan
-            if next_plan not in plans:
-                yield f"{where}.do.schedule_change.next_plan: {_unknown_plan(next_plan, plans)}"
-            successor = lifecycle.successor_id(target)
-            if successor in known and successor not in switched:
-                yield (
-                    f"{where}.do.schedule_change: the switch would start contract {successor}, "
-                    "which the scenario already names; give the other contract another id"
-                )
-            known.add(successor)
-            switched.add(successor)
-        if do.new_term is not None:
-            term = do.new_term
-            if term.plan not in plans:
-                yield f"{where}.do.new_term.plan: {_unknown_plan(term.plan, plans)}"
-            if term.price is not None:
-                yield from _amount(f"{where}.do.new_term.price", term.price, currency)
-            if term.id in known:
-                yield f"{where}.do.new_term.id: contract {term.id} already exists"
-            known.add(term.id)
-        if do.switch is not None:
-            switch = do.switch
-            if switch.to not in plans:
-                yield f"{where}.do.switch.to: {_unknown_plan(switch.to, plans)}"
-            if switch.price is not None:
-                yield from _amount(f"{where}.do.switch.price", switch.price, currency)
-            if switch.id is not None and switch.id in known:
-                yield f"{where}.do.switch.id: contract {switch.id} already exists"
-            known.add(switch.id or lifecycle.successor_id(target))
-    if scenario.until < scenario.earliest():
-        yield f"until: {scenario.until} is before the scenario's first date ({scenario.earliest()})"
-
-
-def _amount(where: str, amount: Decimal, currency: str, *, allow_zero: bool = False) -> list[str]:
-    try:
-        parse_amount(amount, currency, allow_zero=allow_zero)
-    except BillingError as error:
-        return [f"{where}: {error}"]
-    return []
-
-
-def _unknown_plan(code: str, plans: Iterable[str]) -> str:
-    return f"no plan {code!r} in the scenario (its plans: {', '.join(sorted(plans))})"
-
-
-def _unknown_contract(contract_id: str, known: Iterable[str]) -> str:
-    return (
-        f"no contract {contract_id!r} at this point of the scenario (known: "
-        f"{', '.join(sorted(known))}; a new term is known after its new_term or switch action, "
-        "an automated switch's next term `<id>-t2` after its schedule_change)"
-    )

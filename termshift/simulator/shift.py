@@ -15,8 +15,9 @@ import calendar
 import datetime as dt
 import re
 
-from billing.cadence import CadenceUnit, parse_cadence
+from billing.cadence import parse_cadence
 from billing.calendar import local_noon
+from billing.terms import parse_span
 from termshift.simulator.scenario import Scenario, ScenarioError
 
 SHIFT_YEARS = 4
@@ -27,18 +28,28 @@ def shift_date(day: dt.date, years: int) -> dt.date:
     return day.replace(year=day.year + years)
 
 
+def _years(count: int, unit: str) -> int:
+    """At least how many years `count` `unit`s span (a cadence or a term)."""
+    if unit == "year":
+        return count
+    if unit == "month":
+        return -(-count // 12)
+    return -(-count * (7 if unit == "week" else 1) // 365)
+
+
 def _horizon_years(scenario: Scenario) -> int:
-    """Years past `until` that an invoice issued by then can cover (its period's end)."""
-    longest = 0
-    for plan in scenario.plans:
-        cadence = parse_cadence(plan.every)
-        if cadence.unit is CadenceUnit.YEAR:
-            longest = max(longest, cadence.count)
-        elif cadence.unit is CadenceUnit.MONTH:
-            longest = max(longest, -(-cadence.count // 12))
-        else:
-            longest = max(longest, -(-cadence.count * 7 // 365))
-    return longest + 1
+    """Years past `until` that an invoice issued by then can cover: a period's end, or an early
+    termination's commitment end (R15), a minimum term and some cycles away."""
+    longest_period = max(
+        _years(cadence.count, cadence.unit.value)
+        for cadence in (parse_cadence(plan.every) for plan in scenario.plans)
+    )
+    terms = [spec.minimum_term for spec in [*scenario.plans, *scenario.contracts]]
+    longest_term = max(
+        (_years(span.count, span.unit.value) for span in map(parse_span, filter(None, terms))),
+        default=0,
+    )
+    return longest_period + longest_term + 1
 
 
 def _scenario_dates(scenario: Scenario) -> list[dt.date]:
@@ -48,7 +59,7 @@ def _scenario_dates(scenario: Scenario) -> list[dt.date]:
     for action in scenario.actions:
         dates.append(action.on)
         spec = getattr(action.do, action.do.kind)
-        for name in ("date", "start", "anchor", "on"):
+        for name in ("date", "start", "anchor", "on", "from_"):
             value = getattr(spec, name, None)
             if isinstance(value, dt.date):
                 dates.append(value)

@@ -23,7 +23,11 @@ from typing import IO
 from rich.console import Console
 from temporalio.client import Client
 
-from termshift.temporal import SEARCH_ATTRIBUTES, dev_server_search_attribute_args
+from termshift.temporal import (
+    SEARCH_ATTRIBUTES,
+    dev_server_search_attribute_args,
+    register_search_attributes,
+)
 
 LOCAL_HOST = "127.0.0.1"
 NAMESPACE = "default"
@@ -256,6 +260,7 @@ class DevServer:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         last_error: Exception | None = None
         client: Client | None = None
+        added = False
         while not stop.is_set():
             if self.exited:
                 raise self.died("exited while starting")
@@ -284,13 +289,24 @@ class DevServer:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.25)
                 continue
-            missing = [
-                k.name for k in SEARCH_ATTRIBUTES if k.name not in response.custom_attributes
-            ]
+            missing = [k for k in SEARCH_ATTRIBUTES if k.name not in response.custom_attributes]
+            if missing and not added:
+                # A server file from an earlier version: `--search-attribute` only applies when
+                # the file is created, so the attributes added since are registered here.
+                added = True
+                try:
+                    await register_search_attributes(client, missing)
+                except Exception as error:
+                    raise StackError(
+                        f"The dev server on {self.address} lacks the search attributes "
+                        f"{', '.join(k.name for k in missing)} and refused to add them: "
+                        f"{error}. Its output is in {self.log_path}."
+                    ) from None
+                continue
             if missing:
                 raise StackError(
                     f"The dev server on {self.address} lacks the search attributes "
-                    f"{', '.join(missing)}. Its output is in {self.log_path}."
+                    f"{', '.join(k.name for k in missing)}. Its output is in {self.log_path}."
                 )
             return client
         return None

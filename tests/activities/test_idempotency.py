@@ -2,7 +2,8 @@
 
 Each activity runs through Temporal's `ActivityEnvironment`, as a worker would run it, and then
 again with the very same request — a retry after a crash, or a replayed workflow. The second run
-must change nothing a user can see: invoices, deposit movements, contract rows, the audit log.
+must change nothing a user can see: invoices, deposit movements, contract rows, the audit log and
+the events (`tests/activities/test_events.py` says which events each writes).
 Every test runs on SQLite and on PostgreSQL (the `database` fixture).
 """
 
@@ -140,6 +141,7 @@ def everything(database: Database) -> tuple[object, ...]:
             repository.list_invoices(session),
             repository.deposit_movements(session, ADA.id),
             repository.audit_entries(session),
+            repository.list_events(session),
         )
 
 

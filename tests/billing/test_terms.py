@@ -4,12 +4,13 @@ automated change with a price (R19), with the worked examples of SPEC §4."""
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing import adjustments, lifecycle, rules
+from billing import adjustments, lifecycle, rules, term_dates
 from billing.contract import (
     Command,
     Contract,
@@ -22,7 +23,7 @@ from billing.contract import (
 )
 from billing.coverage import check_contract
 from billing.decisions import Decision, Rejection, RejectionCode
-from billing.term_dates import current_freeze
+from billing.term_dates import current_freeze, freeze_status
 from billing.terms import InvalidSpanError, Renewal, Terms, commitment_end, parse_span
 
 D = Decimal
@@ -373,10 +374,104 @@ def test_end_ends_the_contract_on_its_commitment_end_without_proration() -> None
     )
 
 
+def test_end_keeps_a_later_end_an_admin_set_and_says_so() -> None:
+    """R16, `end`: a cancellation or a change set for after the commitment end stands, and the
+    "renewal upcoming" entry says when the contract really ends, not the commitment end."""
+    contract = new_contract(
+        id="e2",
+        customer_id="m1",
+        location=BERLIN,
+        plan=plan("300.00", minimum_term="3 months", renewal="end"),
+        start=date(2027, 1, 1),
+    )
+    contract, _ = run(contract, date(2027, 2, 10))
+    cancelled = accepted(
+        rules.cancel(
+            contract, date=date(2027, 5, 15), prorate=True, requested=WHO, today=date(2027, 2, 10)
+        )
+    )
+    ended, steps = run(cancelled.contract, date(2027, 6, 1))
+    (noticed,) = [step for step in steps if "Renewal upcoming" in step.summary]
+    assert noticed.day == date(2027, 3, 2)
+    assert noticed.summary == (
+        "Renewal upcoming: its term ends on 2027-04-01 (renewal: end); the contract ends on "
+        "2027-05-15 instead, as cancelled by alice."
+    )
+    assert ended.end == date(2027, 5, 15)
+
+    # A yearly plan: the switch on the next invoice date comes after the commitment end.
+    yearly = new_contract(
+        id="e3",
+        customer_id="m1",
+        location=BERLIN,
+        plan=plan("3000.00", minimum_term="6 months", renewal="end").model_copy(
+            update={"every": "1 year"}
+        ),
+        start=date(2027, 1, 1),
+    )
+    yearly, _ = run(yearly, date(2027, 2, 10))
+    switching = accepted(
+        rules.schedule_change(
+            yearly, next_plan=plan("200.00", code="FLEX"), requested=WHO, today=date(2027, 2, 10)
+        )
+    )
+    _, steps = run(switching.contract, date(2027, 6, 1))
+    (noticed,) = [step for step in steps if "Renewal upcoming" in step.summary]
+    assert noticed.summary == (
+        "Renewal upcoming: its term ends on 2027-07-01 (renewal: end); the contract switches "
+        "to plan FLEX on 2028-01-01 instead, as scheduled."
+    )
+    assert noticed.contract.cancellation is None
+
+
+def test_effects_look_past_a_renewal_before_the_date_they_describe() -> None:
+    """A renewal (R16) between today and the switch or the cancellation date only changes the
+    terms: the effect still describes the switch's first invoice and the credit on the date."""
+    contract = new_contract(
+        id="r3",
+        customer_id="m1",
+        location=BERLIN,
+        plan=plan("400.00", minimum_term="3 months", renewal="renew"),
+        start=date(2027, 1, 10),
+        anchor=date(2027, 1, 1),
+    )
+    contract, _ = run(contract, date(2027, 4, 5))
+    assert (contract.commitment_end, contract.next_invoice_date) == (
+        date(2027, 4, 10),
+        date(2027, 5, 1),
+    )
+    switching = accepted(
+        rules.schedule_change(
+            contract, next_plan=plan("600.00", code="FLEX"), requested=WHO, today=date(2027, 4, 5)
+        )
+    )
+    assert switching.effect == (
+        "Contract r3 switches from plan DESK to plan FLEX on its next invoice date, 2027-05-01: "
+        "a new contract at 600.00 EUR starts that day and is invoiced for its full first period."
+    )
+    cancelled = accepted(
+        rules.cancel(
+            contract, date=date(2027, 4, 20), prorate=True, requested=WHO, today=date(2027, 4, 5)
+        )
+    )
+    assert cancelled.effect.endswith(
+        "A proration credit of 146.67 EUR for 2027-04-20 to 2027-05-01 (11 of 30 days) will be "
+        "issued on 2027-04-20."
+    )
+    _, steps = run(cancelled.contract, date(2027, 4, 20))
+    assert lines(steps)[-1] == (
+        date(2027, 4, 20),
+        "proration_credit",
+        date(2027, 4, 20),
+        date(2027, 5, 1),
+        D("-146.67"),
+    )
+
+
 # --- R17: freezes --------------------------------------------------------------------------------
 
 
-def freeze_contract(**terms: object) -> Contract:
+def freeze_contract(**terms: Any) -> Contract:
     """SPEC §4: 500.00/month, minimum term to 2027-10-01; run to 05-20."""
     contract = new_contract(
         id="f1",
@@ -427,7 +522,9 @@ def test_a_freeze_is_refused_when_one_runs_and_beyond_the_limits() -> None:
             after, cycles=1, requested=WHO, today=date(2027, 8, 2), override_terms=True
         )
     )
-    assert overridden.effect.endswith("Terms overridden: at most 1 freezes a year.")
+    assert overridden.effect.endswith(
+        "Terms overridden: at most 1 freeze a year (max_freezes_per_year)."
+    )
 
 
 def test_a_freeze_waits_for_a_pending_cancellation_or_change() -> None:
@@ -465,6 +562,84 @@ def test_unfreeze_ends_the_freeze_at_the_next_invoice_date() -> None:
         adjustments.unfreeze(contract, requested=WHO, today=date(2027, 5, 20)),
         RejectionCode.NOT_FROZEN,
     )
+
+
+def test_the_last_frozen_period_takes_no_second_freeze_and_has_nothing_to_unfreeze() -> None:
+    """A freeze whose last period runs now ends on the next invoice date anyway: a new freeze
+    from then would chain past the limit, and an unfreeze would change nothing."""
+    contract = freeze_contract(max_freeze_cycles=1)
+    frozen = accepted(
+        adjustments.freeze(contract, cycles=1, requested=WHO, today=date(2027, 5, 20))
+    )
+    running, _ = run(frozen.contract, date(2027, 6, 1))
+    assert freeze_status(running) == "running"
+    assert current_freeze(running) is None
+    message = refused(
+        adjustments.freeze(running, cycles=1, requested=WHO, today=date(2027, 6, 10)),
+        RejectionCode.CONFLICT,
+    )
+    assert message == (
+        "Cannot freeze the contract: contract f1 is frozen until 2027-07-01, its next invoice "
+        "date. Ask for a new freeze once billing resumes on 2027-07-01."
+    )
+    message = refused(
+        adjustments.unfreeze(running, requested=WHO, today=date(2027, 6, 10)),
+        RejectionCode.NOT_FROZEN,
+    )
+    assert "ends on 2027-07-01, its next invoice date, already" in message
+    resumed, _ = run(running, date(2027, 7, 1))
+    assert freeze_status(resumed) is None
+    accepted(adjustments.freeze(resumed, cycles=1, requested=WHO, today=date(2027, 7, 2)))
+
+
+def test_commands_on_an_ended_contract_point_to_what_continues_it() -> None:
+    contract = freeze_contract()
+    ended = accepted(
+        rules.cancel(
+            contract,
+            date=date(2027, 5, 20),
+            prorate=False,
+            requested=WHO,
+            today=date(2027, 5, 20),
+            override_terms=True,
+        )
+    )
+    after, _ = run(ended.contract, date(2027, 5, 20))
+    for outcome in (
+        adjustments.freeze(after, cycles=1, requested=WHO, today=date(2027, 5, 21)),
+        adjustments.unfreeze(after, requested=WHO, today=date(2027, 5, 21)),
+        adjustments.set_price(
+            after, price=D("450.00"), from_=None, requested=WHO, today=date(2027, 5, 21)
+        ),
+    ):
+        assert isinstance(outcome, Rejection)
+        assert "nothing left to cancel" not in outcome.message
+        assert "contracts new-term --from f1" in outcome.message
+
+
+def test_a_member_who_leaves_after_the_commitment_end_does_not_renew() -> None:
+    contract = new_contract(
+        id="r3",
+        customer_id="m1",
+        location=BERLIN,
+        plan=plan("100.00", minimum_term="3 months", renewal="renew"),
+        start=date(2027, 1, 1),
+    )
+    leaving = accepted(
+        rules.cancel(
+            contract,
+            date=date(2027, 4, 15),
+            prorate=True,
+            requested=WHO,
+            today=date(2027, 1, 10),
+        )
+    ).contract
+    assert term_dates.renewal_date(leaving) is None
+    assert term_dates.renewal_notice_date(leaving) is None
+    after, steps = run(leaving, date(2027, 5, 1))
+    assert not [step for step in steps if "Renew" in step.summary]
+    assert after.commitment_end == date(2027, 4, 1)
+    assert after.end == date(2027, 4, 15)
 
 
 # --- R18: prices; R19: a change with a price -----------------------------------------------------
@@ -589,3 +764,28 @@ def freeze_contract_from_start() -> Contract:
         plan=plan("500.00", minimum_term="12 months"),
         start=date(2026, 10, 1),
     )
+
+
+def test_a_cancellation_inside_a_freeze_says_its_last_period_bills_nothing() -> None:
+    """A cancellation past the next invoice date whose last period is frozen (R17) issues no last
+    invoice: the served days up to the end are the frozen ones."""
+    contract = freeze_contract()
+    frozen = accepted(
+        adjustments.freeze(contract, cycles=1, requested=WHO, today=date(2027, 5, 20))
+    )
+    cancelled = accepted(
+        rules.cancel(
+            frozen.contract,
+            date=date(2027, 6, 20),
+            prorate=True,
+            requested=WHO,
+            today=date(2027, 5, 20),
+            override_terms=True,
+        )
+    )
+    assert "the last period, 2027-06-01 to 2027-06-20, is frozen: nothing is invoiced" in (
+        cancelled.effect
+    )
+    _, steps = run(cancelled.contract, date(2027, 6, 20))
+    assert [step.day for step in steps] == [date(2027, 6, 1), date(2027, 6, 20)]
+    assert lines(steps) == []

@@ -1,10 +1,12 @@
 """Bad input, through the CLI and through raw updates: a clear refusal, and nothing changed.
 
 Every case snapshots the whole billing database (every table's rows) and the contract workflow's
-`state` query before and after. A refusal decided before anything runs changes nothing; a refusal
-decided inside a workflow handler (e.g. a plan that is not in the database) is audited by design,
-so exactly that audit row is added. Raw updates with malformed payloads must be rejected before
-they enter history: no UpdateAccepted event for them.
+`state` query before and after. A refusal decided before anything runs changes nothing; one the
+workflow's rules decide in an update's validator is recorded by the CLI as one `command.refused`
+event, and nothing else; a refusal decided inside a workflow handler (e.g. a plan that is not in
+the database) is audited by design, so exactly that audit row is added, with its `command.refused`
+event. Raw updates with malformed payloads must be rejected before they enter history: no
+UpdateAccepted event for them.
 
 The matrix runs the CLI in-process (the same `app`, with the same environment as a subprocess
 gets) to stay fast; a few cases run `starter.py` as a real process to check exit code and output.
@@ -320,19 +322,43 @@ async def assert_same_state(world: World, before: Before) -> None:
 
 
 async def assert_only_audited(world: World, before: Before, command: str) -> None:
-    """A refusal decided in a handler: one audit row, nothing else; the contract is unchanged."""
+    """A refusal decided in a handler: one audit row and its `command.refused` event, nothing
+    else; the contract is unchanged."""
     after = snapshot(world.database)
     added = added_rows(before.rows, after)
-    assert list(added) == ["audit_log"], added
+    assert list(added) == ["audit_log", "events"], added
     [row] = added["audit_log"]
     assert f"'{command}'" in row, row
     assert any(value.startswith("'Refused: ") for value in row), row
+    assert_refusal_event(added, command)
     await assert_same_state(world, before)
+
+
+async def assert_only_recorded(world: World, before: Before, command: str) -> None:
+    """A refusal decided by an update's validator, before history: the CLI's `command.refused`
+    event, nothing else; the contract is unchanged."""
+    added = added_rows(before.rows, snapshot(world.database))
+    assert list(added) == ["events"], added
+    assert_refusal_event(added, command)
+    await assert_unchanged_state(world, before)
+
+
+def assert_refusal_event(added: dict[str, list[tuple[str, ...]]], command: str) -> None:
+    [row] = added["events"]
+    assert "'command.refused'" in row, row
+    assert any(f'"name":"{command}"' in value for value in row), row
+
+
+async def assert_unchanged_state(world: World, before: Before) -> None:
+    for cid, state in before.states.items():
+        assert await live(world, cid) == state, cid
 
 
 # --- the CLI matrix -----------------------------------------------------------------------------
 
 NOTHING = "nothing"
+RECORDED = "recorded"
+"""Refused by the workflow's rules in the update's validator: one `command.refused` event."""
 AUDITED = "audited"
 HANDLER = "handler"
 """Accepted into history, refused by the handler before any rule ran: nothing written."""
@@ -436,18 +462,18 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "../../etc/passwd", "--currency", "EUR"), ("timezone",), NOTHING),
     # cancellation before the contract's start, or before the billed period
     ("cancel before start: future", ("contracts", "cancel", "{future}", "--date",
-     "{before_future}"), ("{before_future}", "{future_start}"), NOTHING),
+     "{before_future}"), ("{before_future}", "{future_start}"), RECORDED),
     ("cancel before start: active", ("contracts", "cancel", "{active}", "--date",
-     "{before_start}"), ("{before_start}",), NOTHING),
+     "{before_start}"), ("{before_start}",), RECORDED),
     ("cancel before billed period", ("contracts", "cancel", "{active}", "--date",
-     "{before_billed}"), ("{before_billed}",), NOTHING),
+     "{before_billed}"), ("{before_billed}",), RECORDED),
     ("switch before start", ("contracts", "switch", "{future}", "--to", "fixed", "--on",
-     "{before_future}"), ("{before_future}",), NOTHING),
+     "{before_future}"), ("{before_future}",), RECORDED),
     # automated change with a custom price (R5)
     ("automated change, custom price", ("contracts", "change", "{custom}", "--next-plan",
-     "fixed"), ("1,200.00", "1,500.00", "switch"), NOTHING),
+     "fixed"), ("1,200.00", "1,500.00", "switch"), RECORDED),
     ("automated change to the same plan", ("contracts", "change", "{active}", "--next-plan",
-     "hot-desk"), ("hot-desk",), NOTHING),
+     "hot-desk"), ("hot-desk",), RECORDED),
     # any change on an ended contract
     ("ended: change", ("contracts", "change", "{ended}", "--next-plan", "fixed"),
      ("ended on {ended_on}",), NOTHING),
@@ -460,24 +486,24 @@ CLI_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "--plan", "hot-desk", "--start", "{start}"), ("has ended",), NOTHING),
     # double cancellation, and changes while a cancellation is pending (R10)
     ("double cancel", ("contracts", "cancel", "{cancelling}", "--date", "{ahead_later}"),
-     ("{cancelling_on}", "uncancel"), NOTHING),
+     ("{cancelling_on}", "uncancel"), RECORDED),
     ("cancel at next invoice while cancelling", ("contracts", "cancel-at-next-invoice",
-     "{cancelling}"), ("{cancelling_on}", "uncancel"), NOTHING),
+     "{cancelling}"), ("{cancelling_on}", "uncancel"), RECORDED),
     ("change while cancelling", ("contracts", "change", "{cancelling}", "--next-plan", "fixed"),
-     ("{cancelling_on}", "uncancel"), NOTHING),
+     ("{cancelling_on}", "uncancel"), RECORDED),
     ("switch while cancelling", ("contracts", "switch", "{cancelling}", "--to", "fixed", "--on",
-     "{ahead}"), ("{cancelling_on}", "uncancel"), NOTHING),
+     "{ahead}"), ("{cancelling_on}", "uncancel"), RECORDED),
     ("uncancel with nothing to undo", ("contracts", "uncancel", "{active}"),
-     ("no pending manual cancellation",), NOTHING),
+     ("no pending manual cancellation",), RECORDED),
     ("clear-change with nothing scheduled", ("contracts", "clear-change", "{active}"),
-     ("no scheduled change",), NOTHING),
+     ("no scheduled change",), RECORDED),
     # overlapping terms
     ("new term of a running contract", ("contracts", "new-term", "--from", "{active}"),
-     ("cancel",), NOTHING),
+     ("cancel",), RECORDED),
     ("new term overlapping the current one", ("contracts", "new-term", "--from", "{cancelling}",
-     "--start", "{overlap}"), ("{overlap}", "{cancelling_on}"), NOTHING),
+     "--start", "{overlap}"), ("{overlap}", "{cancelling_on}"), RECORDED),
     ("a second new term", ("contracts", "new-term", "--from", "{renewed}"),
-     ("{renewed_t2}",), NOTHING),
+     ("{renewed_t2}",), RECORDED),
     ("create over an existing id", ("contracts", "create", "--id", "{active}", "--customer",
      "ada", "--plan", "fixed", "--start", "{future_start}"), ("other terms",), NOTHING),
     # very long strings
@@ -535,11 +561,22 @@ async def test_cli_refuses_and_changes_nothing(
         assert result.code == 0, result.err
     else:
         refused_cleanly(result, *(world.fill(needle) for needle in needles))
+    command = UPDATES.get(args[1], args[1])
     if effect == AUDITED:
-        command = {"change": "schedule_change"}.get(args[1], args[1])
         await assert_only_audited(world, before, command)
+    elif effect == RECORDED:
+        await assert_only_recorded(world, before, command)
     else:
         await assert_unchanged(world, before)
+
+
+UPDATES = {
+    "change": "schedule_change",
+    "cancel-at-next-invoice": "cancel_at_next_invoice",
+    "clear-change": "clear_change",
+    "new-term": "new_term",
+}
+"""The update each `contracts` command sends, where its name differs."""
 
 
 DB_CASES = {
@@ -828,7 +865,8 @@ async def test_raw_signal_is_refused_where_an_admin_sees_it(
         await asyncio.sleep(0.05)
     refusal = after.refused[-1]
     assert (refusal.command, needle in refusal.message) == (name, True), refusal
-    assert list(added) == ["audit_log"], added
+    assert list(added) == ["audit_log", "events"], added
     assert len(added["audit_log"]) == 1, added
+    assert_refusal_event(added, name)
     assert after.contract == state.contract
     assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING

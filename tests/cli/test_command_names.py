@@ -32,7 +32,7 @@ SOURCES = [
     ROOT / "bench" / "README.md",
     ROOT / "examples" / "README.md",
 ]
-GROUPS = ("locations", "plans", "customers", "contracts", "invoices")
+GROUPS = ("locations", "plans", "customers", "contracts", "invoices", "events")
 TOP = ("reconcile", "simulate")
 NAMED = re.compile(r"`((?:python starter\.py )?(?:" + "|".join(GROUPS + TOP) + r")(?: [^`\n]*)?)`")
 

@@ -10,7 +10,6 @@ import re
 import stat
 import subprocess
 import textwrap
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from termshift.settings import Settings
-from termshift.temporal import SEARCH_ATTRIBUTES
+from termshift.temporal import SEARCH_ATTRIBUTES, search_attribute_type
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -301,10 +300,7 @@ def test_setup_script_registers_every_search_attribute_with_its_type() -> None:
     registered = dict(
         re.findall(r"^create_search_attribute\s+(\w+)\s+(\w+)\s*$", script, re.MULTILINE)
     )
-    expected = {
-        key.name: "Datetime" if key.value_type is datetime else "Keyword"
-        for key in SEARCH_ATTRIBUTES
-    }
+    expected = {key.name: search_attribute_type(key) for key in SEARCH_ATTRIBUTES}
     assert registered == expected
     assert re.search(
         r"temporal operator search-attribute create .*\s+"
@@ -382,7 +378,7 @@ def test_setup_waits_for_the_server_then_creates_namespace_and_attributes(tmp_pa
     )
     created = [call for call in calls if call.startswith("operator search-attribute create")]
     for key in SEARCH_ATTRIBUTES:
-        kind = "Datetime" if key.value_type is datetime else "Keyword"
+        kind = search_attribute_type(key)
         assert any(
             f"--namespace termshift --name {key.name} --type {kind}" in call for call in created
         ), key.name

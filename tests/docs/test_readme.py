@@ -1,13 +1,13 @@
 """The documents' command blocks run as written, in order, on a fresh `scripts/up`; links hold.
 
 The operator's part of the documents — README's "Quick start" (its `scripts/up`) and "Using it",
-then docs/OPERATING.md, docs/MESSAGES.md and the key of docs/SECURITY.md — is run exactly as
-printed: each ```bash block in one `bash -e`, with the virtual environment on PATH (as "Using it"
-asks) and `TEMPORAL_ADDRESS` pointing at the stack this test started with `scripts/up` on free
-ports and a fresh data directory. The CSV example is checked by `contracts import --check`. Every
-other ```bash block of README.md, docs/, bench/README.md and examples/README.md is listed in
-`NOT_RUN` with what checks it instead (Docker, a Cloud account, many minutes or the test suite
-itself), so a block is either run here or says why not.
+then docs/OPERATING.md, docs/MESSAGES.md, the key of docs/SECURITY.md and docs/EVENTS.md — is run
+exactly as printed: each ```bash block in one `bash -e`, with the virtual environment on PATH (as
+"Using it" asks) and `TEMPORAL_ADDRESS` pointing at the stack this test started with `scripts/up`
+on free ports and a fresh data directory. The CSV example is checked by `contracts import
+--check`. Every other ```bash block of README.md, docs/, bench/README.md and examples/README.md is
+listed in `NOT_RUN` with what checks it instead (Docker, a Cloud account, many minutes or the test
+suite itself), so a block is either run here or says why not.
 
 Every relative link of those documents points at a file that exists and, with `#…`, at one of its
 headings. README stays a ten-minute read (at most 250 lines) that links every document in docs/
@@ -38,6 +38,7 @@ RUN: tuple[Unit, ...] = (
     ("docs/OPERATING.md", None),
     ("docs/MESSAGES.md", None),
     ("docs/SECURITY.md", "Payload encryption"),
+    ("docs/EVENTS.md", None),
 )
 """Whose blocks an operator runs against the embedded stack, in this order."""
 
@@ -64,6 +65,8 @@ EXPECTED_RUN = (
     "temporal workflow update execute --workflow-id contract-c2",
     "temporal workflow signal --workflow-id contract-c2",
     "temporal workflow query --workflow-id contract-c2",
+    "python starter.py events list --contract c1",
+    "python starter.py events tail --after 0",
 )
 """Commands of the walk-through that stay run wherever their block is moved."""
 

@@ -53,3 +53,10 @@ def test_histories_from_other_versions_are_kept() -> None:
     `test_history_replays` runs them; this keeps them from being dropped."""
     names = {path.stem for path in HISTORIES}
     assert {"newer-fields", "withdrawn-currency"} <= names
+
+
+def test_contract_terms_are_in_the_recorded_histories() -> None:
+    """Freezes, an unfreeze sent as a signal, a scheduled price, renewal notice and renewal, early
+    termination, a change with a price and an end of term: what contracts with terms look like."""
+    names = {path.stem for path in HISTORIES}
+    assert {"terms", "early-termination", "priced-change", "end-of-term"} <= names

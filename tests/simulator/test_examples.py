@@ -20,7 +20,7 @@ def expected(example: Path) -> Any:
     return json.loads(example.with_name(f"{example.stem}.expected.json").read_text())
 
 
-def test_every_seed_flow_has_an_example() -> None:
+def test_every_seed_flow_and_term_rule_has_an_example() -> None:
     assert {example.stem for example in EXAMPLES} == {
         "automated-upgrade",
         "automated-downgrade",
@@ -33,7 +33,21 @@ def test_every_seed_flow_has_an_example() -> None:
         "undo-pending-change",
         "undo-after-prorated-cut",
         "new-term-after-the-end",
+        # SPEC §3b
+        "notice-period",  # R14
+        "early-termination",  # R15
+        "renewal-renew",  # R16
+        "renewal-end",  # R16
+        "freeze",  # R17
+        "set-price",  # R18
+        "change-with-price",  # R19
     }
+
+
+def test_every_example_is_in_the_readme() -> None:
+    readme = (ROOT / "examples" / "README.md").read_text()
+    for example in EXAMPLES:
+        assert f"| `{example.stem}` |" in readme, example.name
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[example.stem for example in EXAMPLES])
@@ -92,6 +106,7 @@ async def test_a_past_scenario_runs_shifted_and_reports_its_own_dates() -> None:
             "start": "2019-12-10",
             "end": "2020-03-10",
             "replaces": None,
+            "commitment_end": None,
         }
     ]
     [rejection] = result.to_json()["rejections"]

@@ -14,11 +14,13 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
 
 from termshift.stack import READY_MARKER
 from termshift.temporal import SEARCH_ATTRIBUTES
 from tests.support.databases import ExclusiveLock, sqlite_file
 from tests.support.stack import Stack, free_ports, running_stack
+from tests.support.temporal import binary
 
 pytestmark = pytest.mark.devserver
 
@@ -81,6 +83,36 @@ async def test_stack_starts_stops_on_ctrl_c_and_resumes(tmp_path: Path) -> None:
         description = await handle.describe()
         assert description.status == WorkflowExecutionStatus.RUNNING
         await handle.terminate(reason="test over")
+        assert stack.interrupt() == 0, stack.output
+
+
+async def test_a_server_file_from_before_gets_the_search_attributes_added_since(
+    tmp_path: Path,
+) -> None:
+    """`--search-attribute` applies only when the dev server creates its file: a data directory
+    from an earlier version, with fewer attributes, gets the missing ones registered on start."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    port, ui_port = free_ports()
+    earlier = SEARCH_ATTRIBUTES[:8]  # what the first versions registered
+    args = [a for key in earlier for a in ("--search-attribute", f"{key.name}=Keyword")]
+    args[args.index("NextInvoiceAt=Keyword")] = "NextInvoiceAt=Datetime"
+    args[args.index("CancellationAt=Keyword")] = "CancellationAt=Datetime"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        port=port,
+        dev_server_database_filename=str(data_dir / "temporal.db"),
+        dev_server_extra_args=args,
+    )
+    before = await registered_search_attributes(env.client)
+    await env.shutdown()
+    assert not {key.name for key in SEARCH_ATTRIBUTES[8:]} & before.keys()
+
+    with running_stack(data_dir, port, ui_port, "--no-worker") as stack:
+        client = await Client.connect(f"127.0.0.1:{port}", namespace="default")
+        attributes = await registered_search_attributes(client)
+        for key in SEARCH_ATTRIBUTES:
+            assert attributes.get(key.name) == key.indexed_value_type.value, key.name
         assert stack.interrupt() == 0, stack.output
 
 
