@@ -105,7 +105,7 @@ class ContractActivities:
                     request.contract,
                     request.requested,
                     key=request.key,
-                    today=_business_day(request.contract),
+                    today=request.today or _business_day(request.contract),
                 )
             except (NotFound, Conflict) as error:
                 raise ApplicationError(

@@ -187,7 +187,10 @@ class ContractWorkflow:
         if self._registered:
             return
         request = RegisterContract(
-            contract=self._contract, requested=self._created, key=workflow.info().workflow_id
+            contract=self._contract,
+            requested=self._created,
+            key=workflow.info().workflow_id,
+            today=self._today(),
         )
         summary = visibility.registration_summary(self._contract.id)
         try:

@@ -5,6 +5,8 @@ histories for as long as a contract runs, so they are decoded tolerantly (see `b
 The activities that take them are named in `ACTIVITIES`; the workflow calls them by these names.
 """
 
+from datetime import date
+
 from pydantic import BaseModel
 
 from billing.contract import Command, Contract, InvoiceDraft
@@ -33,6 +35,9 @@ class RegisterContract(BaseModel):
     requested: Command
     key: str
     """Idempotency key of the audit entry (the workflow id)."""
+    today: date | None = None
+    """The contract's local date in workflow time, the business date of `contract.created`
+    (absent from requests of earlier workflows: the day the activity was scheduled)."""
 
 
 class RecordStep(BaseModel):

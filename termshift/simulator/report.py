@@ -50,6 +50,16 @@ class RejectionOut(_Out):
     error: str
 
 
+class EventOut(_Out):
+    """An event the run wrote (SPEC §7): its contract, the contract's sequence number, its type
+    and its business date."""
+
+    contract: str
+    sequence: int
+    type: str
+    date: dt.date
+
+
 class ViolationOut(_Out):
     """A breach of R20 (`billing.coverage.Violation`): the days `[start, end)` of a contract that
     are not billed exactly once, or a customer's deposit that does not add up."""
@@ -81,12 +91,15 @@ class SentCommand(_Out):
 
 class SimulationResult(BaseModel):
     """What happened. `to_json()` is SPEC §6's output: invoices, contracts, deposits, rejections,
-    and the breaches of R20 found in the billing database afterwards (none when all is right)."""
+    events, and the breaches of R20 found in the billing database afterwards (none when all is
+    right)."""
 
     invoices: list[InvoiceOut]
     contracts: list[ContractOut]
     deposits: list[DepositOut]
     rejections: list[RejectionOut]
+    events: list[EventOut]
+    """By date, then contract and sequence (each contract's events in order)."""
     violations: list[ViolationOut]
     commands: list[SentCommand] = Field(default_factory=list, exclude=True)
     """Every command in the order sent, accepted or refused."""

@@ -52,11 +52,13 @@ from termshift.services.contracts import (
     create_contract,
     new_term_after_end,
 )
+from termshift.services.refusals import record_refusal
 from termshift.services.served_days import check_database
 from termshift.simulator.commands import new_term_message, rule_refusal, workflow_message
 from termshift.simulator.report import (
     ContractOut,
     DepositOut,
+    EventOut,
     InvoiceLineOut,
     InvoiceOut,
     RejectionOut,
@@ -384,6 +386,8 @@ class _Simulation:
         reason = do.reason if do.reason is not None else f"scenario actions[{index}]"
         requested = Command(actor=ACTOR, reason=reason)
         handle = self.client.get_workflow_handle(workflow_id(contract_id))
+        with self.database.session() as session:
+            since = repository.last_position(session)
         try:
             # Each update is named as the scenario's command (see workflows/contract.py).
             result = await handle.execute_update(
@@ -392,6 +396,12 @@ class _Simulation:
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            if isinstance(cause, ApplicationError) and cause.non_retryable:
+                # Refused by the update's validator: recorded as the CLI does (SPEC §7).
+                now = await self.env.get_current_time()
+                record_refusal(
+                    self.database, contract_id, kind, requested, message, since=since, now=now
+                )
             self._reject(action, message)
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
@@ -491,6 +501,19 @@ class _Simulation:
                 customer_id: repository.held_by_customer(session, customer_id)
                 for customer_id in names
             }
+            stored_events = repository.list_events(session)
+        events = sorted(
+            (
+                EventOut(
+                    contract=event.contract_id,
+                    sequence=event.sequence,
+                    type=event.type.value,
+                    date=self.back(event.business_date),
+                )
+                for event in stored_events
+            ),
+            key=lambda event: (event.date, event.contract, event.sequence),
+        )
         invoices = [
             InvoiceOut(
                 contract=invoice.contract_id,
@@ -537,6 +560,7 @@ class _Simulation:
             contracts=shown,
             deposits=deposits,
             rejections=self.rejections,
+            events=events,
             violations=violations,
             commands=self.commands,
             currency=currency,

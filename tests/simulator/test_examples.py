@@ -63,6 +63,31 @@ def test_every_expected_output_says_that_r20_holds() -> None:
         assert expected(example)["violations"] == [], example.name
 
 
+def test_every_expected_output_numbers_each_contracts_events_without_gaps() -> None:
+    """SPEC §7: a contract's events are 1, 2, 3 …, dated in order; each refused command of a
+    running contract wrote its `command.refused`; every invoice has its `invoice.issued`."""
+    for example in EXAMPLES:
+        output = expected(example)
+        by_contract: dict[str, list[dict[str, Any]]] = {}
+        for event in output["events"]:
+            by_contract.setdefault(event["contract"], []).append(event)
+        for contract, events in by_contract.items():
+            assert [event["sequence"] for event in events] == list(range(1, len(events) + 1))
+            assert [event["date"] for event in events] == sorted(e["date"] for e in events)
+            assert events[0]["type"] == "contract.created", (example.name, contract)
+        created = {contract["id"] for contract in output["contracts"]}
+        assert set(by_contract) == created, example.name
+        # A command to a contract whose workflow has ended reaches no contract and writes none.
+        refused = [e["date"] for e in output["events"] if e["type"] == "command.refused"]
+        rejected = [rejection["on"] for rejection in output["rejections"]]
+        assert len(refused) <= len(rejected), example.name
+        assert set(refused) <= set(rejected), example.name
+        issued = [
+            (e["contract"], e["date"]) for e in output["events"] if e["type"] == "invoice.issued"
+        ]
+        assert sorted(issued) == sorted((i["contract"], i["date"]) for i in output["invoices"])
+
+
 # --- the 4-year shift ----------------------------------------------------------------------------
 
 PAST = """
