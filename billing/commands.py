@@ -42,6 +42,10 @@ class Cli(StrEnum):
     RECONCILE = "reconcile"
     EVENTS = "events"
     EVENTS_TAIL = "events_tail"
+    WEBHOOKS_NEW_SECRET = "webhooks_new_secret"
+    WEBHOOKS_ADD = "webhooks_add"
+    WEBHOOKS_TEST = "webhooks_test"
+    WEBHOOKS_REDELIVER = "webhooks_redeliver"
 
 
 class CliCommand(NamedTuple):
@@ -69,6 +73,10 @@ COMMANDS: Mapping[Cli, CliCommand] = MappingProxyType(
         Cli.RECONCILE: CliCommand("reconcile", ("--billing-only",)),
         Cli.EVENTS: CliCommand("events list", ("--after",)),
         Cli.EVENTS_TAIL: CliCommand("events tail", ("--after",)),
+        Cli.WEBHOOKS_NEW_SECRET: CliCommand("webhooks new-secret"),
+        Cli.WEBHOOKS_ADD: CliCommand("webhooks add", ("--secret-file",)),
+        Cli.WEBHOOKS_TEST: CliCommand("webhooks test"),
+        Cli.WEBHOOKS_REDELIVER: CliCommand("webhooks redeliver"),
     }
 )
 """Every CLI command that the product's messages name."""

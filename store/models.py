@@ -245,3 +245,56 @@ class EventRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     business_date: Mapped[date] = mapped_column(Date())
     payload: Mapped[str] = mapped_column(Text())
+
+
+class WebhookEndpointRow(Base):
+    """An endpoint that receives events (SPEC §7) by webhook, signed with its secret.
+
+    It receives the events after `after_position` whose type it wants (`event_types`, a
+    comma-separated list; empty: every type). `scanned_position` is how far its delivery workflow
+    has copied events into `webhook_deliveries`.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    url: Mapped[str] = mapped_column(Text())
+    event_types: Mapped[str] = mapped_column(Text(), default="")
+    secret: Mapped[str] = mapped_column(Text())
+    """Standard Webhooks secret, `whsec_` and base64; never logged, shown or sent anywhere."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    after_position: Mapped[int] = mapped_column(BigInteger())
+    scanned_position: Mapped[int] = mapped_column(BigInteger())
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class WebhookDeliveryRow(Base):
+    """One event to deliver to one endpoint: pending until the endpoint acknowledged it (a 2xx),
+    failed once its retries ran out (it then holds back its contract's later events until it is
+    redelivered)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(
+            f"status IN ({', '.join(repr(status) for status in DELIVERY_STATUSES)})",
+            name="status",
+        ),
+        Index(None, "endpoint_id", "status", "contract_id", "event_position"),
+    )
+
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"), primary_key=True)
+    event_position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("events.position"),
+        primary_key=True,
+    )
+    contract_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -1,5 +1,6 @@
 """Settings from the environment (prefix `TERMSHIFT_`); secrets never appear in `repr`."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
@@ -56,6 +57,21 @@ class Settings(BaseSettings):
     """How long a task waits on this worker's sticky queue before any worker may take it. When
     thousands of invoice dates fire at once they queue there; a short wait (the SDK's 10 s) makes
     the server move each of them to the task queue, one more write per task when it is busiest."""
+
+    # Webhooks (SPEC §7): each endpoint's deliveries run on their own task queue, so that they
+    # never take the slots that invoice dates need at month-end.
+    webhook_task_queue: str = "termshift-webhooks"
+    webhook_concurrency: int = Field(default=8, ge=1, le=100)
+    """Contracts whose next event an endpoint receives at once (each contract's in order)."""
+    webhook_retry_window: timedelta = Field(default=timedelta(days=3), gt=timedelta(0))
+    """How long an event is retried, with backoff, before it is kept as failed (ISO 8601 or
+    seconds)."""
+    webhook_attempt_timeout: timedelta = Field(default=timedelta(seconds=10), gt=timedelta(0))
+    """How long one attempt waits for the receiver's answer."""
+    webhook_max_retry_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    max_concurrent_webhook_activities: int = Field(default=100, ge=1)
+    """Deliveries the worker runs at once, across endpoints (they wait on the network, not the
+    CPU)."""
 
     def billing_database_url(self) -> str:
         if self.database_url is not None:

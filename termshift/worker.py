@@ -25,11 +25,13 @@ from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import ContractActivities
+from activities.webhooks import WebhookActivities
 from store.db import Database
 from termshift.settings import Settings, describe_invalid
 from termshift.temporal import connect, data_converter
 from workflows import ContractWorkflow
 from workflows.sandbox import workflow_runner
+from workflows.webhooks import WebhookEndpointWorkflow
 
 log = logging.getLogger("termshift.worker")
 
@@ -107,6 +109,31 @@ def build_worker(
     )
 
 
+def build_webhook_worker(
+    client: Client, database: Database, *, settings: Settings, strict_sandbox: bool = False
+) -> Worker:
+    """A worker for the endpoints' delivery workflows, on their own task queue: its activities
+    are async and wait on receivers, never on the threads and slots invoice dates need."""
+    webhook_activities = WebhookActivities(database)
+    return Worker(
+        client,
+        task_queue=settings.webhook_task_queue,
+        workflows=[WebhookEndpointWorkflow],
+        activities=[
+            webhook_activities.claim,
+            webhook_activities.deliver,
+            webhook_activities.give_up,
+        ],
+        max_concurrent_activities=settings.max_concurrent_webhook_activities,
+        workflow_runner=(
+            SandboxedWorkflowRunner()
+            if strict_sandbox
+            else workflow_runner(sandboxed=settings.workflow_sandbox)
+        ),
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+
+
 def freeze_startup_objects() -> None:
     """Keep what lives as long as the worker out of the garbage collector's way.
 
@@ -138,9 +165,14 @@ async def run_worker(
             settings=settings,
             interceptors=interceptors,
         )
-        async with worker:
+        webhook_worker = build_webhook_worker(client, database, settings=settings)
+        async with worker, webhook_worker:
             freeze_startup_objects()
-            log.info("Worker polling task queue %s", settings.task_queue)
+            log.info(
+                "Worker polling task queues %s and %s",
+                settings.task_queue,
+                settings.webhook_task_queue,
+            )
             await stop.wait()
             log.info("Stopping worker")
 

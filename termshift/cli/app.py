@@ -14,6 +14,7 @@ from termshift.cli.events import events
 from termshift.cli.invoices import invoices
 from termshift.cli.reconcile import reconcile_command
 from termshift.cli.simulate import simulate_command
+from termshift.cli.webhooks import webhooks
 
 app = typer.Typer(
     name="starter.py",
@@ -28,6 +29,7 @@ app.add_typer(customers, name="customers")
 app.add_typer(contracts, name="contracts")
 app.add_typer(invoices, name="invoices")
 app.add_typer(events, name="events")
+app.add_typer(webhooks, name="webhooks")
 app.command("reconcile")(reconcile_command)
 app.command("simulate")(simulate_command)
 

@@ -1,7 +1,8 @@
 """The documents' command blocks run as written, in order, on a fresh `scripts/up`; links hold.
 
 The operator's part of the documents — README's "Quick start" (its `scripts/up`) and "Using it",
-then docs/OPERATING.md, docs/MESSAGES.md, the key of docs/SECURITY.md and docs/EVENTS.md — is run
+then docs/OPERATING.md, docs/MESSAGES.md, the key of docs/SECURITY.md, docs/EVENTS.md and
+docs/WEBHOOKS.md (its receiver on port 8900) — is run
 exactly as printed: each ```bash block in one `bash -e`, with the virtual environment on PATH (as
 "Using it" asks) and `TEMPORAL_ADDRESS` pointing at the stack this test started with `scripts/up`
 on free ports and a fresh data directory. The CSV example is checked by `contracts import
@@ -39,6 +40,7 @@ RUN: tuple[Unit, ...] = (
     ("docs/MESSAGES.md", None),
     ("docs/SECURITY.md", "Payload encryption"),
     ("docs/EVENTS.md", None),
+    ("docs/WEBHOOKS.md", None),
 )
 """Whose blocks an operator runs against the embedded stack, in this order."""
 

@@ -18,7 +18,7 @@ from billing.events import Effect, EventDraft, EventType, event_id
 from store import repository
 from store.db import Database
 from tests.store.conftest import ACME, GENEVA, HOT_DESK, contract, record
-from tests.store.test_migrations import _at_revision, _migrate, _revision
+from tests.store.test_migrations import HEAD, _at_revision, _migrate, _revision
 
 ALICE = Command(actor="alice", reason="customer asked")
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
@@ -69,7 +69,7 @@ def test_events_migrate_onto_a_database_that_holds_contracts(database_url: str) 
             contract_id="c1", effect="Created.",
         )  # fmt: skip
     database.migrate()
-    assert _revision(database) == "0004"
+    assert _revision(database) == HEAD
     with database.session() as session:
         assert repository.get_contract(session, "c1").contract == contract()
         assert [entry.key for entry in repository.audit_entries(session)] == ["contract-c1"]
@@ -97,7 +97,7 @@ def test_events_downgrade_is_refused_once_events_are_recorded(database: Database
     write(database, "k", created(contract()))
     with pytest.raises(RuntimeError, match=r"Cannot downgrade from 0004: 1 event\(s\)"):
         _migrate(database, command.downgrade, "0003")
-    assert _revision(database) == "0004"
+    assert _revision(database) == HEAD
     assert [row[1:] for row in listed(database)] == [("c1", 1, "contract.created")]
 
 
