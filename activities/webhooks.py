@@ -28,6 +28,8 @@ from workflows.webhook_requests import Claim, Deliver, Due, GiveUp
 
 POLL_INTERVAL_S = 0.25
 """How often a claim that found nothing looks again."""
+LINGER_S = 0.2
+"""How long a claim that found fewer events than it may take waits before it looks once more."""
 ERROR_TEXT_LIMIT = 300
 
 
@@ -46,10 +48,16 @@ async def post_signed(
     at: datetime,
     *,
     timeout: float,
+    client: httpx.AsyncClient | None = None,
 ) -> str | None:
-    """POST `document` signed for `message_id` at `at`; None if acknowledged, else why not."""
+    """POST `document` signed for `message_id` at `at` (with `client`, else a client of its
+    own); None if acknowledged, else why not."""
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-    return await _post(url, body, signed_headers(secret, message_id, body, at), timeout=timeout)
+    headers = signed_headers(secret, message_id, body, at)
+    if client is not None:
+        return await _post(client, url, body, headers, timeout=timeout)
+    async with httpx.AsyncClient(follow_redirects=False) as own:
+        return await _post(own, url, body, headers, timeout=timeout)
 
 
 def signed_headers(secret: str, message_id: str, body: bytes, at: datetime) -> dict[str, str]:
@@ -73,6 +81,7 @@ class WebhookActivities:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._client: httpx.AsyncClient | None = None
 
     @activity.defn(name="claim_webhook_deliveries")
     async def claim(self, request: Claim) -> list[Due]:
@@ -82,9 +91,15 @@ class WebhookActivities:
         while True:
             found = await asyncio.to_thread(self._claim_once, request)
             if found or time.monotonic() >= deadline or activity.is_worker_shutdown():
-                return found  # a worker that stops is not kept waiting
+                break  # a worker that stops is not kept waiting
             activity.heartbeat()
             await asyncio.sleep(POLL_INTERVAL_S)
+        # Events come in bursts (a month-end writes thousands): linger a moment to take more
+        # contracts at once, so that one claim starts many deliveries.
+        if found and len(found) < request.limit:
+            await asyncio.sleep(LINGER_S)
+            found = await asyncio.to_thread(self._claim_once, request)
+        return found
 
     def _claim_once(self, request: Claim) -> list[Due]:
         with self._database.session() as session:
@@ -98,20 +113,42 @@ class WebhookActivities:
         ]
 
     @activity.defn(name="deliver_webhook_event")
-    async def deliver(self, request: Deliver) -> None:
-        """POST the event once; raise (to be retried) unless the receiver answered 2xx."""
+    async def deliver(self, request: Deliver) -> int:
+        """POST the contract's pending events in order, each once the one before was
+        acknowledged (or the one event of a request without a contract); raise, to be retried
+        from the event that failed, unless the receiver answered 2xx. How many were delivered."""
         loaded = await asyncio.to_thread(self._load, request)
         if loaded is None:
-            return  # the endpoint was removed: nothing more is sent to it
-        url, secret, event = loaded
-        now = datetime.now(UTC)
+            return 0  # the endpoint was removed: nothing more is sent to it
+        url, secret, events = loaded
         timeout = request.attempt_timeout.total_seconds()
-        error = await post_signed(url, message_body(event), secret, event.id, now, timeout=timeout)
-        await asyncio.to_thread(self._record, request, now, error)
+        attempts: list[tuple[int, datetime, str | None]] = []
+        error: str | None = None
+        try:
+            for event in events:
+                now = datetime.now(UTC)
+                error = await post_signed(
+                    url, message_body(event), secret, event.id, now, timeout=timeout,
+                    client=self._http(),
+                )  # fmt: skip
+                attempts.append((event.position, now, error))
+                if error is not None:
+                    break
+                activity.heartbeat(event.position)
+        finally:  # cancelled or not, what was sent is recorded
+            if attempts:
+                await asyncio.to_thread(self._record, request.endpoint_id, attempts)
         if error is not None:
             raise ApplicationError(error, type="WebhookNotAcknowledged")
+        return len(attempts)
 
-    def _load(self, request: Deliver) -> tuple[str, str, StoredEvent] | None:
+    def _http(self) -> httpx.AsyncClient:
+        """One client for every delivery of this worker: connections are kept and reused."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
+
+    def _load(self, request: Deliver) -> tuple[str, str, list[StoredEvent]] | None:
         with self._database.session() as session:
             try:
                 endpoint = webhooks.get_endpoint(session, request.endpoint_id)
@@ -119,14 +156,17 @@ class WebhookActivities:
                 return None
             if endpoint.removed_at is not None:
                 return None
-            [event] = event_store.list_events(session, after=request.position - 1, limit=1)
-            return endpoint.url, webhooks.endpoint_secret(session, endpoint.id), event
+            if request.contract_id is None:
+                events = event_store.list_events(session, after=request.position - 1, limit=1)
+            else:
+                events = webhooks.pending_events(
+                    session, endpoint.id, request.contract_id, limit=max(1, request.burst)
+                )
+            return endpoint.url, webhooks.endpoint_secret(session, endpoint.id), events
 
-    def _record(self, request: Deliver, at: datetime, error: str | None) -> None:
+    def _record(self, endpoint_id: str, attempts: list[tuple[int, datetime, str | None]]) -> None:
         with self._database.session() as session:
-            webhooks.record_attempt(
-                session, request.endpoint_id, request.position, at=at, error=error
-            )
+            webhooks.record_attempts(session, endpoint_id, attempts)
 
     @activity.defn(name="give_up_webhook_delivery")
     async def give_up(self, request: GiveUp) -> None:
@@ -135,17 +175,22 @@ class WebhookActivities:
         def write() -> None:
             with self._database.session() as session:
                 webhooks.give_up(
-                    session, request.endpoint_id, request.position, error=request.error
+                    session,
+                    request.endpoint_id,
+                    request.position,
+                    error=request.error,
+                    contract_id=request.contract_id,
                 )
 
         await asyncio.to_thread(write)
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> str | None:
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *, timeout: float
+) -> str | None:
     """None if the receiver acknowledged the POST, else what went wrong (no secret in it)."""
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            response = await client.post(url, content=body, headers=headers)
+        response = await client.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException:
         return f"{shown_url(url)} did not answer within {timeout:g} s"
     except httpx.HTTPError as error:

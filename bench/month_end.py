@@ -76,6 +76,7 @@ from bench.harness import (  # noqa: E402
     stop_process,
     wait_until,
 )
+from bench.month_end_instant import MAX_ZONE_WAIT, MonthEnd, choose_month_end  # noqa: E402
 from bench.month_end_report import (  # noqa: E402
     add_ratios,
     print_table,
@@ -83,7 +84,8 @@ from bench.month_end_report import (  # noqa: E402
     save,
 )
 from bench.skeleton import create_table  # noqa: E402
-from billing.calendar import fixed_offset, local_date, local_midnight  # noqa: E402
+from bench.webhook_phase import add_bench_endpoint, delivery_phase, receiving  # noqa: E402
+from billing.calendar import local_date  # noqa: E402
 from billing.contract import Command, Contract, Customer, Location, Plan, new_contract  # noqa: E402
 from billing.periods import period_containing  # noqa: E402
 from store import repository  # noqa: E402
@@ -91,56 +93,15 @@ from store.db import Database  # noqa: E402
 from store.models import ContractRow, InvoiceRow  # noqa: E402
 from termshift.services.contracts import create_contract, start_recorded  # noqa: E402
 from termshift.services.imports import register_contracts  # noqa: E402
+from termshift.services.webhooks import new_secret  # noqa: E402
 from termshift.temporal import connect  # noqa: E402
 from workflows import workflow_id  # noqa: E402
 
 MAX_CONTRACTS = 10_000
-ETC_ZONES = [f"Etc/GMT{offset:+d}" if offset else "Etc/GMT" for offset in range(-14, 13)]
-MAX_ZONE_WAIT = 300.0
-"""Seconds we accept to wait beyond the needed lead for a whole-hour Etc/GMT zone's midnight."""
 MARGIN = 20.0
 """Seconds of margin before the month-end instant, beyond what onboarding is expected to take."""
 PRICE = Decimal("1500.00")
 REQUESTED = Command(actor="bench", reason="month-end benchmark")
-
-
-# ------------------------------------------------------------------------------------------------
-# The month-end instant: a local 00:00
-
-
-@dataclass
-class MonthEnd:
-    timezone: str
-    instant: datetime
-    day: date
-    custom_zone: bool
-
-
-def choose_month_end(lead: float, max_zone_wait: float = MAX_ZONE_WAIT) -> MonthEnd:
-    """The soonest local 00:00 at least `lead` seconds ahead: an Etc/GMT zone's next midnight when
-    it comes within `max_zone_wait` seconds after that, else a fixed-offset zone
-    (`UTC+hh:mm:ss`) whose midnight is exactly then."""
-    now = datetime.now(UTC)
-    earliest = now + timedelta(seconds=lead)
-    best: MonthEnd | None = None
-    for name in ETC_ZONES:
-        day = local_date(earliest, name)
-        instant = local_midnight(day, name)
-        if instant < earliest:
-            day += timedelta(days=1)
-            instant = local_midnight(day, name)
-        if best is None or instant < best.instant:
-            best = MonthEnd(name, instant, day, custom_zone=False)
-    assert best is not None
-    if (best.instant - earliest).total_seconds() <= max_zone_wait:
-        return best
-    target = (earliest + timedelta(seconds=1)).replace(microsecond=0)
-    seconds_of_day = target.hour * 3600 + target.minute * 60 + target.second
-    offset = -seconds_of_day if seconds_of_day <= 12 * 3600 else 86400 - seconds_of_day
-    name = fixed_offset(offset)
-    day = local_date(target, name)
-    assert local_midnight(day, name) == target
-    return MonthEnd(name, target, day, custom_zone=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,6 +194,7 @@ async def contracts_phase(
     renewal: bool = False,
     margin: float = MARGIN,
     max_zone_wait: float = MAX_ZONE_WAIT,
+    webhooks: bool = True,
 ) -> tuple[str, MonthEnd]:
     console.rule("[bold]Termshift contracts")
     # Pilot, in a UTC location (start today, next invoice a month away): a few contracts created
@@ -311,7 +273,27 @@ async def contracts_phase(
         await cpu.settle("after the first invoices", timeout=max(0.0, left))
         if datetime.now(UTC) >= month_end.instant - timedelta(seconds=2):
             out.notes.append("First invoices still running at the month-end instant: numbers low.")
-    await wait_until(month_end.instant, f"00:00 {month_end.day} in {month_end.timezone}")
+    with contextlib.ExitStack() as stack:
+        receiver = None
+        if webhooks:  # every event from now on, pushed to a receiver on 127.0.0.1
+            secret = new_secret()
+            receiver = stack.enter_context(receiving(secret))
+            after = await add_bench_endpoint(
+                client, database, receiver.url, secret, f"{queue}-webhooks"
+            )
+        await wait_until(month_end.instant, f"00:00 {month_end.day} in {month_end.timezone}")
+        await invoices_phase(database, site, month_end, n, cpu, out)
+        if receiver is not None:
+            before = cpu.read()
+            await delivery_phase(database, receiver, after, month_end.instant, out)
+            cpu.record("webhooks, after the last invoice", before, n, "server", "worker")
+    return ids[0], month_end
+
+
+async def invoices_phase(
+    database: Database, site: Site, month_end: MonthEnd, n: int, cpu: CpuMeter, out: Results
+) -> None:
+    """Every first invoice of the month-end in the billing database: how long after 00:00."""
     before = cpu.read()
 
     def invoices(column: Any) -> Any:
@@ -341,7 +323,6 @@ async def contracts_phase(
         f"  {done} invoices in the billing database {span:.1f} s after the instant "
         f"({rate(done, span)}/s)"
     )
-    return ids[0], month_end
 
 
 async def history_phase(client: Client, contract_id: str, same_id: str, out: Results) -> None:
@@ -423,6 +404,7 @@ async def bench(args: argparse.Namespace) -> int:
             "TEMPORAL_NAMESPACE": "default",
             "TERMSHIFT_DATABASE_URL": billing.url,
             "TERMSHIFT_TASK_QUEUE": f"{queue}-contracts",
+            "TERMSHIFT_WEBHOOK_TASK_QUEUE": f"{queue}-contracts-webhooks",
         }
         workers["termshift"] = start_worker([sys.executable, "worker.py"], env, tmp / "worker.log")
         workers["skeleton"] = start_worker(
@@ -474,6 +456,7 @@ async def bench(args: argparse.Namespace) -> int:
             args.renewal,
             margin=MARGIN if args.margin is None else args.margin,
             max_zone_wait=args.zone_wait,
+            webhooks=not args.no_webhooks,
         )
         await cpu.settle("after month-end")
         await floor("same_commands", "after")
@@ -579,6 +562,11 @@ def main(argv: list[str] | None = None) -> int:
         default=MAX_ZONE_WAIT,
         help="at most this many seconds more to wait for an Etc/GMT zone's midnight rather than "
         f"a fixed-offset zone's (default {MAX_ZONE_WAIT:g})",
+    )
+    parser.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="no webhook endpoint: the month-end's events are not pushed to a receiver",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     args = parser.parse_args(argv)

@@ -78,6 +78,15 @@ ROWS: list[tuple[str, str, str]] = [
         "month-end / same-commands skeleton firings",
         "× (target ≥ 1.0)",
     ),
+    ("webhook_events", "month-end events pushed to a webhook receiver", "events"),
+    ("webhook_seconds", "webhooks: last event acknowledged after 00:00", "s"),
+    ("webhook_events_per_second", "webhook delivery throughput", "events/s"),
+    (
+        "webhook_vs_invoices_time",
+        "webhooks' time / invoices' time",
+        "× (target ≤ 1.5)",
+    ),
+    ("webhook_duplicates", "webhook deliveries received twice", "requests"),
     ("cron_invoices_per_second", "cron baseline (one SQL batch)", "invoices/s"),
     ("history_events_per_cycle", "history events per billing cycle", "(target ≤ 12)"),
     (

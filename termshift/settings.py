@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # Webhooks (SPEC §7): each endpoint's deliveries run on their own task queue, so that they
     # never take the slots that invoice dates need at month-end.
     webhook_task_queue: str = "termshift-webhooks"
-    webhook_concurrency: int = Field(default=8, ge=1, le=100)
+    webhook_concurrency: int = Field(default=16, ge=1, le=100)
     """Contracts whose next event an endpoint receives at once (each contract's in order)."""
     webhook_retry_window: timedelta = Field(default=timedelta(days=3), gt=timedelta(0))
     """How long an event is retried, with backoff, before it is kept as failed (ISO 8601 or

@@ -95,7 +95,7 @@ def list_events(
         query = query.where(EventRow.type.in_(wanted))
     if limit is not None:
         query = query.limit(limit)
-    return [_stored(row) for row in session.scalars(query)]
+    return [stored_event(row) for row in session.scalars(query)]
 
 
 def last_position(session: Session) -> int:
@@ -120,7 +120,7 @@ def refusal_recorded(
     return False
 
 
-def _stored(row: EventRow) -> StoredEvent:
+def stored_event(row: EventRow) -> StoredEvent:
     return StoredEvent(
         position=row.position,
         id=row.id,

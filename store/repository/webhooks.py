@@ -7,16 +7,29 @@ to send (`next_deliveries`): per contract the earliest pending one, and only whe
 nothing in flight and nothing failed, so a contract's events are acknowledged in sequence.
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Boolean,
+    CursorResult,
+    Table,
+    Text,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from store.errors import Conflict, NotFound
 from store.models import EventRow, WebhookDeliveryRow, WebhookEndpointRow
+from store.records import StoredEvent
+from store.repository.events import stored_event
+from store.types import UtcDateTime
 
 
 @dataclass(frozen=True)
@@ -178,24 +191,95 @@ def next_deliveries(
     ]
 
 
+def pending_events(
+    session: Session, endpoint_id: str, contract_id: str, *, limit: int
+) -> list[StoredEvent]:
+    """The events of the contract's pending deliveries to the endpoint, earliest first, at most
+    `limit`; none while one of its deliveries is failed (it holds back the others)."""
+    d = WebhookDeliveryRow
+    failed = aliased(WebhookDeliveryRow)
+    query = (
+        select(EventRow)
+        .join(d, d.event_position == EventRow.position)
+        .where(d.endpoint_id == endpoint_id, d.contract_id == contract_id, d.status == "pending")
+        .where(
+            ~select(failed.event_position)
+            .where(
+                failed.endpoint_id == endpoint_id,
+                failed.contract_id == contract_id,
+                failed.status == "failed",
+            )
+            .exists()
+        )
+        .order_by(d.event_position)
+        .limit(limit)
+    )
+    return [stored_event(row) for row in session.scalars(query)]
+
+
 def record_attempt(
     session: Session, endpoint_id: str, position: int, *, at: datetime, error: str | None
 ) -> None:
     """One attempt at a delivery: acknowledged (`error` None) or not, and why."""
-    row = session.get(WebhookDeliveryRow, (endpoint_id, position))
-    if row is None or row.status == "delivered":
+    record_attempts(session, endpoint_id, [(position, at, error)])
+
+
+def record_attempts(
+    session: Session, endpoint_id: str, attempts: Sequence[tuple[int, datetime, str | None]]
+) -> None:
+    """Attempts at deliveries, each (position, when, error): acknowledged when `error` is None.
+    One statement for all of them; a delivery already acknowledged is left as it is."""
+    if not attempts:
         return
-    row.attempts += 1
-    row.first_attempt_at = row.first_attempt_at or at
-    row.last_attempt_at = at
-    row.last_error = error
-    if error is None:
-        row.status = "delivered"
-        row.delivered_at = at
+    table = cast(Table, WebhookDeliveryRow.__table__)
+    at = bindparam("at", type_=UtcDateTime())
+    acknowledged = bindparam("acknowledged", type_=Boolean())
+    statement = (
+        update(table)
+        .where(
+            table.c.endpoint_id == endpoint_id,
+            table.c.event_position == bindparam("position"),
+            table.c.status != "delivered",
+        )
+        .values(
+            attempts=table.c.attempts + 1,
+            first_attempt_at=func.coalesce(table.c.first_attempt_at, at),
+            last_attempt_at=at,
+            last_error=bindparam("error", type_=Text()),
+            status=case((acknowledged, "delivered"), else_=table.c.status),
+            delivered_at=case((acknowledged, at), else_=table.c.delivered_at),
+        )
+    )
+    session.execute(
+        statement,
+        [
+            {"position": position, "at": when, "error": error, "acknowledged": error is None}
+            for position, when, error in attempts
+        ],
+    )
 
 
-def give_up(session: Session, endpoint_id: str, position: int, *, error: str) -> None:
-    """The delivery's retries ran out: failed, until redelivered."""
+def give_up(
+    session: Session,
+    endpoint_id: str,
+    position: int,
+    *,
+    error: str,
+    contract_id: str | None = None,
+) -> None:
+    """The delivery's retries ran out: failed, until redelivered. With `contract_id`, the
+    contract's earliest pending delivery (where its deliveries stopped), whatever `position`."""
+    if contract_id is not None:
+        earliest = session.scalar(
+            select(func.min(WebhookDeliveryRow.event_position)).where(
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+                WebhookDeliveryRow.contract_id == contract_id,
+                WebhookDeliveryRow.status == "pending",
+            )
+        )
+        if earliest is None:
+            return
+        position = earliest
     session.execute(
         update(WebhookDeliveryRow)
         .where(

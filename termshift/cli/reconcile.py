@@ -64,7 +64,7 @@ def reconcile_command(
     json: JsonOption = False,
 ) -> None:
     """Check the billing database against R20 and compare it with the running workflows; start
-    missing workflows again.
+    missing workflows again, webhook endpoints' delivery workflows too.
 
     R20: every served day billed exactly once, every deposit adding up. Each violation is
     reported — contract (or customer), kind, days, amount — and never repaired: reconcile writes
@@ -91,11 +91,13 @@ def reconcile_command(
                     f"{error} {command(Cli.RECONCILE, billing_only=True)} checks the billing "
                     "database without it."
                 ) from None
+            settings = Settings()
             with _progress() as bar:
                 return await reconcile(
                     temporal,
                     db,
-                    task_queue=Settings().task_queue,
+                    task_queue=settings.task_queue,
+                    settings=settings,
                     requested=who,
                     dry_run=dry_run,
                     progress=bar.workflows,
@@ -153,7 +155,7 @@ def _print(report: ReconcileReport) -> None:
             style = STYLES[finding.outcome]
             table.add_row(
                 finding.kind.value,
-                finding.contract_id,
+                finding.contract_id or f"endpoint {finding.endpoint_id}",
                 f"[{style}]{finding.outcome.value}[/]",
                 finding.detail,
                 finding.action,
@@ -185,16 +187,19 @@ def _print(report: ReconcileReport) -> None:
             highlight=False,
         )
         return
+    checked = f"{report.checked} checked"
+    if report.endpoints_checked:
+        checked += f" (and {_count(report.endpoints_checked, 'webhook endpoint')})"
     if report.dry_run:
         parts = [
-            f"{report.checked} checked",
+            checked,
             f"{report.would_repair} would be repaired",
             f"{report.needs_attention} need attention",
         ]
         suffix = " (dry run: nothing changed)"
     else:
         parts = [
-            f"{report.checked} checked",
+            checked,
             f"{report.repaired} repaired",
             f"{report.needs_attention} need attention",
         ]

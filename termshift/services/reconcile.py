@@ -17,6 +17,11 @@ scheduler, so the two must agree. `reconcile` compares them and reports each dis
 - **unreadable state** — a running workflow whose `state` query fails (e.g. a failing workflow
   task): an admin must look at it.
 
+Webhook endpoints (SPEC §7) are compared too: each endpoint has its delivery workflow
+`webhooks-<id>` running. One that is missing or closed is started again (**delivery workflow**,
+repaired): its deliveries are in the database, so the new run goes on where the last one stopped,
+each event delivered at least once. A removed endpoint's workflow still running is terminated.
+
 Before any of that, the billing database is checked against R20 as found
 (`termshift.services.reconcile_billing`): each served day not billed exactly once, and each
 deposit that does not add up, is a **billing** finding that needs attention — never repaired here.
@@ -47,15 +52,20 @@ from billing.contract import Command, Contract, ContractStatus
 from store import repository
 from store.db import Database
 from store.errors import NotFound
+from store.repository import webhooks
 from termshift.services.contracts import ContractNotCreated, ContractNotRecordedYet, create_contract
 from termshift.services.reconcile_billing import check_billing
 from termshift.services.reconcile_report import Finding, FindingKind, Outcome, ReconcileReport
 from termshift.services.served_days import Progress as BillingProgress
+from termshift.services.webhooks import start_delivery
+from termshift.settings import Settings
 from workflows import ContractWorkflow, visibility, workflow_id
+from workflows import webhooks as delivery
 from workflows.messages import ContractInput, ContractView
 
 RUNNING_CONTRACTS = "WorkflowType = 'Contract' AND ExecutionStatus = 'Running'"
 """The visibility query for every running contract workflow of the namespace."""
+RUNNING_DELIVERIES = "WorkflowType = 'WebhookEndpoint' AND ExecutionStatus = 'Running'"
 PREFIX = workflow_id("")
 LIVE = frozenset({ContractStatus.INACTIVE, ContractStatus.ACTIVE})
 """Statuses whose contract must have a running workflow."""
@@ -79,13 +89,14 @@ async def reconcile(
     concurrency: int = 16,
     progress: Progress | None = None,
     billing_progress: BillingProgress | None = None,
+    settings: Settings | None = None,
 ) -> ReconcileReport:
     """Check the billing database against R20, then compare it with the client's namespace and
     repair what is safe unless `dry_run`.
 
     Missing workflows are started on `task_queue`; `requested` (who and why) goes to the audit log.
     `progress` hears about the workflows in words, `billing_progress` counts the contracts checked
-    against R20.
+    against R20. Webhook delivery workflows are started as `settings` say (task queue, retries).
     """
     # In a thread: the check reads and computes for a while without awaiting anything.
     billing = await asyncio.to_thread(check_billing, database, progress=billing_progress)
@@ -98,6 +109,7 @@ async def reconcile(
         query_timeout=timedelta(seconds=query_timeout),
         registration_timeout=registration_timeout,
         progress=progress or (lambda _message: None),
+        settings=settings or Settings(),
     )
     report = await reconciler.run(concurrency)
     report.findings += billing
@@ -116,6 +128,7 @@ class _Reconciler:
         query_timeout: timedelta,
         registration_timeout: float,
         progress: Progress,
+        settings: Settings,
     ) -> None:
         self._client = client
         self._database = database
@@ -125,6 +138,7 @@ class _Reconciler:
         self._query_timeout = query_timeout
         self._registration_timeout = registration_timeout
         self._say = progress
+        self._settings = settings
         self._workers: dict[str, asyncio.Task[bool]] = {}
         self._unanswered: dict[str, int] = {}
         """Task queue → running workflows whose state could not be compared (no worker)."""
@@ -158,9 +172,14 @@ class _Reconciler:
             return finding
 
         results = await asyncio.gather(*(check(job) for job in checks))
+        deliveries, endpoints_checked = await self._check_deliveries()
         findings = sorted(
-            (finding for finding in results if finding is not None),
-            key=lambda finding: (list(FindingKind).index(finding.kind), finding.contract_id or ""),
+            [finding for finding in results if finding is not None] + deliveries,
+            key=lambda finding: (
+                list(FindingKind).index(finding.kind),
+                finding.contract_id or "",
+                finding.endpoint_id or "",
+            ),
         )
         notes = [
             f"No worker answered on task queue {queue}: the live state of {count} running "
@@ -175,6 +194,7 @@ class _Reconciler:
             contracts_in_database=len(records),
             running_workflows=len(running),
             checked=len(checks),
+            endpoints_checked=endpoints_checked,
             findings=findings,
             notes=notes,
         )
@@ -300,6 +320,84 @@ class _Reconciler:
             workflow_status="running",
             workflow_state_status=live,
         )
+
+    # -- webhook endpoints ------------------------------------------------------------------
+
+    async def _check_deliveries(self) -> tuple[list[Finding], int]:
+        """Each endpoint's delivery workflow runs; no removed endpoint's does."""
+        self._say("Checking webhook delivery workflows…")
+        running = {
+            execution.id
+            async for execution in self._client.list_workflows(RUNNING_DELIVERIES)
+            if execution.id.startswith(delivery.workflow_id(""))
+        }
+        with self._database.session() as session:
+            endpoints = webhooks.list_endpoints(session, removed=True)
+        findings: list[Finding] = []
+        for endpoint in endpoints:
+            wid = delivery.workflow_id(endpoint.id)
+            handle = self._client.get_workflow_handle(wid)
+            if endpoint.removed_at is not None:
+                if wid in running or await _running(handle):
+                    findings.append(await self._stop_delivery(endpoint.id, handle))
+                continue
+            if wid in running or await _running(handle):
+                continue
+            findings.append(await self._restart_delivery(endpoint.id, handle))
+        return findings, len(endpoints)
+
+    async def _restart_delivery(
+        self, endpoint_id: str, handle: WorkflowHandle[Any, Any]
+    ) -> Finding:
+        description = await _describe(handle)
+        if description is None:
+            state = "was never started"
+            status = "missing"
+        else:
+            status = description.status.name.lower() if description.status else "closed"
+            state = f"is {status}"
+        queue = self._settings.webhook_task_queue
+
+        detail = (
+            f"Webhook endpoint {endpoint_id} receives nothing: its delivery workflow "
+            f"{handle.id} {state}."
+        )
+
+        def finding(outcome: Outcome, action: str) -> Finding:
+            return _delivery_finding(endpoint_id, handle.id, status, outcome, detail, action)
+
+        if self._dry_run:
+            return finding(
+                Outcome.WOULD_REPAIR,
+                f"Would start {handle.id} on task queue {queue}; it goes on with the first event "
+                "not yet delivered.",
+            )
+        try:
+            await start_delivery(self._client, endpoint_id, self._settings, again=True)
+        except RPCError as error:
+            return finding(Outcome.NEEDS_ATTENTION, f"Could not start it: {error}")
+        return finding(
+            Outcome.REPAIRED,
+            f"Started {handle.id} on task queue {queue}; it goes on with the first event not yet "
+            "delivered.",
+        )
+
+    async def _stop_delivery(self, endpoint_id: str, handle: WorkflowHandle[Any, Any]) -> Finding:
+        detail = (
+            f"Webhook endpoint {endpoint_id} was removed, but its delivery workflow {handle.id} "
+            "still runs (it sends nothing more)."
+        )
+
+        def finding(outcome: Outcome, action: str) -> Finding:
+            return _delivery_finding(endpoint_id, handle.id, "running", outcome, detail, action)
+
+        if self._dry_run:
+            return finding(Outcome.WOULD_REPAIR, f"Would terminate {handle.id}.")
+        try:
+            await handle.terminate(reason="webhook endpoint removed")
+        except RPCError as error:
+            return finding(Outcome.NEEDS_ATTENTION, f"Could not terminate it: {error}")
+        return finding(Outcome.REPAIRED, f"Terminated {handle.id}.")
 
     # -- running workflows without a row ------------------------------------------------------
 
@@ -429,6 +527,27 @@ async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescri
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+def _delivery_finding(
+    endpoint_id: str, wid: str, status: str, outcome: Outcome, detail: str, action: str
+) -> Finding:
+    return Finding(
+        kind=FindingKind.DELIVERY_WORKFLOW,
+        contract_id=None,
+        workflow_id=wid,
+        endpoint_id=endpoint_id,
+        outcome=outcome,
+        detail=detail,
+        action=action,
+        workflow_status=status,
+    )
+
+
+async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Running now (visibility may lag behind, the description does not)."""
+    description = await _describe(handle)
+    return description is not None and description.status is WorkflowExecutionStatus.RUNNING
 
 
 def _closed(contract: Contract, description: WorkflowExecutionDescription) -> Finding:

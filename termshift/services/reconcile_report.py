@@ -20,6 +20,9 @@ class FindingKind(StrEnum):
     ORPHAN_WORKFLOW = "orphan workflow"
     OUT_OF_SYNC = "out of sync"
     UNREADABLE_STATE = "unreadable state"
+    DELIVERY_WORKFLOW = "delivery workflow"
+    """A webhook endpoint without its running delivery workflow, or a removed endpoint's still
+    running (its `endpoint_id` says which)."""
     BILLING = "billing"
     """A breach of R20 in the stored invoices or deposits (its `violation` says which)."""
 
@@ -78,6 +81,8 @@ class Finding(BaseModel):
     """The status in the workflow's live `state`, when it was read."""
     violation: BillingViolation | None = None
     """For a billing finding: the kind of breach, its days and its money."""
+    endpoint_id: str | None = None
+    """For a delivery workflow finding: the webhook endpoint."""
 
 
 class ReconcileReport(BaseModel):
@@ -91,6 +96,9 @@ class ReconcileReport(BaseModel):
     running_workflows: int | None
     checked: int
     """Contracts checked: every row, and every running workflow without one."""
+    endpoints_checked: int = 0
+    """Webhook endpoints whose delivery workflow was checked (and removed endpoints' workflows
+    found running)."""
     findings: list[Finding]
     """The workflows' findings by kind and contract, then the billing findings by contract (in
     the order the contracts were recorded) and the customers' deposits."""

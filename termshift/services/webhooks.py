@@ -122,14 +122,27 @@ async def add_endpoint(
             secret=secret,
             after_position=last if after is None else after,
         )
-        await client.start_workflow(
-            WebhookEndpointWorkflow.run,
-            delivery_config(endpoint_id, settings),
-            id=workflow_id(endpoint_id),
-            task_queue=settings.webhook_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+        await start_delivery(client, endpoint_id, settings)
     return endpoint
+
+
+async def start_delivery(
+    client: Client, endpoint_id: str, settings: Settings, *, again: bool = False
+) -> None:
+    """Start the endpoint's delivery workflow on `settings.webhook_task_queue`. `again`: after an
+    earlier run closed (`reconcile`); deliveries are kept in the database, so a new run goes on
+    where the last one stopped, at least once."""
+    await client.start_workflow(
+        WebhookEndpointWorkflow.run,
+        delivery_config(endpoint_id, settings),
+        id=workflow_id(endpoint_id),
+        task_queue=settings.webhook_task_queue,
+        id_reuse_policy=(
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            if again
+            else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        ),
+    )
 
 
 async def remove_endpoint(

@@ -58,6 +58,10 @@ ROWS = (
     *RATIO_ROWS.values(),
     "month-end: whose invoices",
     "month-end throughput",
+    "month-end events pushed to a webhook receiver",
+    "webhooks: last event acknowledged after 00:00",
+    "webhook delivery throughput",
+    "webhooks' time / invoices' time",
     "cron baseline (one SQL batch)",
     "history events per billing cycle",
     "history events per cycle, same-commands skeleton",
@@ -202,6 +206,7 @@ def test_the_cpu_table_shows_each_phase_and_the_workers_by_thread(postgres_run: 
         "contracts create (pilot)",
         "onboarding",
         "month-end",
+        "webhooks, after the last invoice",
     ]
     assert sorted(per_item) == sorted(phases)
     assert set(per_item["month-end"]) == {
@@ -225,6 +230,24 @@ def test_the_cpu_table_shows_each_phase_and_the_workers_by_thread(postgres_run: 
         cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
         assert len(cells) == 5
         assert all(cell.replace(".", "", 1).isdigit() for cell in cells), line
+
+
+@pytest.mark.postgres
+def test_every_month_end_event_reaches_the_receiver_signed(postgres_run: Run) -> None:
+    """A new member's first date writes three events (started, invoice issued, deposit
+    charged); the receiver verified each signature and the database says each was delivered."""
+    numbers, rows = postgres_run.numbers, postgres_run.rows()
+    assert numbers["webhook_events"] == 3 * CONTRACTS
+    assert numbers["webhook_events_delivered"] == numbers["webhook_events"]
+    assert numbers["webhook_refused"] == 0
+    assert numbers["webhook_requests"] >= numbers["webhook_events"]
+    assert numbers["webhook_seconds"] >= numbers["month_end_seconds"]
+    # Of the spans before they were rounded to hundredths of a second.
+    assert numbers["webhook_vs_invoices_time"] == pytest.approx(
+        numbers["webhook_seconds"] / numbers["month_end_seconds"], rel=0.05
+    )
+    assert float(rows["webhooks' time / invoices' time"]) == numbers["webhook_vs_invoices_time"]
+    assert positive(numbers["webhook_events_per_second"])
 
 
 # --- a renewal, on SQLite -----------------------------------------------------------------------

@@ -22,9 +22,12 @@ from billing.proration import prorate
 from store import repository
 from store.db import Database
 from store.models import ContractRow, DepositMovementRow, InvoiceLineRow, InvoiceRow
+from store.repository import webhooks
 from termshift.services.contracts import create_contract
 from termshift.services.reconcile import reconcile
 from termshift.services.reconcile_report import FindingKind, Outcome
+from termshift.services.webhooks import add_endpoint
+from tests.store.test_webhooks import SECRET
 from tests.support.cli import Cli
 from tests.support.cli import Result as CliResult
 from tests.support.clock import Clock, server_clock
@@ -32,6 +35,7 @@ from tests.support.stack import free_port
 from tests.support.temporal import new_task_queue, running_worker, start_dev_server
 from workflows import ContractWorkflow, workflow_id
 from workflows.messages import ContractInput
+from workflows.webhooks import workflow_id as delivery_workflow_id
 
 pytestmark = pytest.mark.devserver
 BERLIN = Location(id="berlin", name="Berlin Mitte", timezone="Europe/Berlin", currency="EUR")
@@ -255,6 +259,46 @@ async def test_a_registered_workflow_without_its_row_needs_attention_with_no_wor
     assert "says its contract is recorded" in result.json()["findings"][0]["detail"]
 
 
+async def test_a_webhook_endpoint_gets_its_delivery_workflow_back(rig: Rig) -> None:
+    """An endpoint whose delivery workflow ended is given a new run; a removed endpoint's
+    workflow still running is terminated. Nothing else changes."""
+    added = await add_endpoint(
+        rig.client, rig.database, url="http://127.0.0.1:9/hooks", types=(), secret=SECRET,
+        after=None, endpoint_id="crm",
+    )  # fmt: skip
+    handle = rig.client.get_workflow_handle(delivery_workflow_id(added.id))
+    first_run = (await handle.describe()).run_id
+    assert (await rig.cli("reconcile", "--json")).findings() == []
+    await handle.terminate(reason="lost by accident")
+
+    dry = await rig.cli("reconcile", "--dry-run", "--json")
+    assert dry.code == 0, dry.err
+    assert dry.findings() == [("delivery workflow", None, "would repair")]
+    [finding] = dry.json()["findings"]
+    assert (finding["endpoint_id"], finding["workflow_status"]) == ("crm", "terminated")
+    assert dry.json()["endpoints_checked"] == 1
+    assert (await handle.describe()).status is WorkflowExecutionStatus.TERMINATED
+
+    repaired = await rig.cli("reconcile")
+    assert repaired.code == 0, (repaired.out, repaired.err)
+    assert "endpoint crm" in repaired.out
+    assert "0 checked (and 1 webhook endpoint), 1 repaired, 0 need attention." in repaired.out
+    description = await rig.client.get_workflow_handle(delivery_workflow_id("crm")).describe()
+    assert description.status is WorkflowExecutionStatus.RUNNING
+    assert description.run_id != first_run
+    assert (await rig.cli("reconcile", "--json")).findings() == []
+
+    with rig.database.session() as session:  # removed, but its workflow was never stopped
+        webhooks.remove_endpoint(session, "crm", at=rig.clock.now)
+    removed = await rig.cli("reconcile", "--json")
+    assert removed.code == 0, removed.err
+    assert removed.findings() == [("delivery workflow", None, "repaired")]
+    assert "was removed" in removed.json()["findings"][0]["detail"]
+    description = await rig.client.get_workflow_handle(delivery_workflow_id("crm")).describe()
+    assert description.status is WorkflowExecutionStatus.TERMINATED
+    assert (await rig.cli("reconcile", "--json")).findings() == []
+
+
 # --- R20: every served day billed exactly once ------------------------------------------------
 
 
@@ -319,6 +363,7 @@ async def test_a_deleted_invoice_line_is_a_gap_reported_never_invoiced(rig: Rig)
                 "amount": "300.00",
                 "currency": "EUR",
             },
+            "endpoint_id": None,
         }
     ]
     assert (report["needs_attention"], report["billing_violations"]) == (1, 1)

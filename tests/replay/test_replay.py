@@ -19,8 +19,10 @@ from workflows import ContractWorkflow
 from workflows.sandbox import workflow_runner
 
 ROOT = Path(__file__).resolve().parents[1] / "histories"
-VERSIONS = sorted(folder for folder in ROOT.iterdir() if folder.is_dir())
-HISTORIES = sorted(ROOT.glob("*/*.json"))
+VERSIONS = sorted(folder for folder in ROOT.glob("v*") if folder.is_dir())
+"""The contracts' histories by version (tests/histories/webhooks/ holds the delivery workflow's:
+tests/replay/test_webhook_replay.py)."""
+HISTORIES = sorted(path for folder in VERSIONS for path in folder.glob("*.json"))
 LIFECYCLES = {"plain-billing", "automated-switch", "manual-change", "cancellation"}
 
 

@@ -25,6 +25,11 @@ INITECH = Customer(id="initech", name="Initech", email="ap@initech.example", loc
 @pytest.fixture
 def catalog(database: Database) -> Database:
     """The migrated database holding GENEVA, HOT_DESK, OFFICE, ACME and INITECH."""
+    return seed_catalog(database)
+
+
+def seed_catalog(database: Database) -> Database:
+    """Add GENEVA, HOT_DESK, OFFICE, ACME and INITECH to the migrated `database`."""
     with database.session() as session:
         repository.add_location(session, GENEVA)
         for plan in (HOT_DESK, OFFICE):

@@ -89,6 +89,42 @@ def test_a_failed_event_holds_back_its_contract_until_redelivered(catalog: Datab
     assert due(database)[0] == (first, "c1")
 
 
+def test_a_contracts_pending_events_come_in_order_in_one_query(catalog: Database) -> None:
+    """What one delivery activity sends: the contract's pending events from its earliest, none
+    while one is failed; attempts are recorded together, an acknowledged one left as it is."""
+    database = catalog
+    positions = two_contracts(database)
+    add(database)
+    due(database)  # scanned into pending deliveries
+
+    def pending(contract_id: str, limit: int = 10) -> list[int]:
+        with database.session() as session:
+            found = webhooks.pending_events(session, "crm", contract_id, limit=limit)
+        return [event.position for event in found]
+
+    assert pending("c1") == positions["c1"]
+    assert pending("c1", limit=2) == positions["c1"][:2]
+    first, second, third = positions["c1"]
+    later = AT + timedelta(seconds=1)
+    with database.session() as session:
+        webhooks.record_attempts(
+            session, "crm", [(first, AT, None), (second, AT, "HTTP 500"), (first, later, "x")]
+        )
+    assert pending("c1") == [second, third]
+    with database.session() as session:
+        webhooks.record_attempts(session, "crm", [(second, later, None)])
+        counts = webhooks.delivery_counts(session, "crm")
+    assert (counts.delivered, counts.pending) == (2, 4)
+    with database.session() as session:
+        webhooks.give_up(session, "crm", 0, error="gave up", contract_id="c1")  # the earliest
+    assert pending("c1") == []
+    assert pending("c2") == positions["c2"]
+    with database.session() as session:
+        assert webhooks.delivery_counts(session, "crm").failed == 1
+        assert webhooks.redeliver(session, "crm") == 1
+    assert pending("c1") == [third]
+
+
 def test_an_endpoint_gets_the_types_it_wants_after_its_start(catalog: Database) -> None:
     database = catalog
     positions = two_contracts(database)
