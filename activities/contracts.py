@@ -232,6 +232,7 @@ def _audit(session: Session, request: RecordCommand | RecordNewTerm, *, contract
         command=request.command,
         contract_id=contract_id,
         effect=request.effect,
+        job_id=request.requested.job,
     )
 
 

@@ -61,26 +61,126 @@ def set_price(
         return reject(
             RejectionCode.DATE_IN_PAST, texts.price_date_in_past(contract, price, from_, today)
         )
+    if price == contract.price and contract.scheduled_price is None:
+        return reject(RejectionCode.NOTHING_SCHEDULED, texts.price_unchanged(contract, doing))
+    return _schedule_price(contract, price, from_, requested, plan_price=False)
+
+
+def _schedule_price(
+    contract: Contract, price: Decimal, from_: date | None, requested: Command, *, plan_price: bool
+) -> Decision:
+    """R18: the price scheduled for the first invoice date on or after `from_`, replacing one
+    already scheduled."""
+    replaced = contract.scheduled_price.price if contract.scheduled_price is not None else None
+    scheduled = ScheduledPrice(
+        price=price,
+        effective=first_invoice_date_from(contract, from_),
+        requested=requested,
+        plan_price=plan_price,
+    )
+    after = contract.model_copy(update={"scheduled_price": scheduled})
+    return Decision(
+        contract=after,
+        effect=effects.price_scheduled(contract, after, replaced),
+        requested=requested,
+    )
+
+
+def first_invoice_date_from(contract: Contract, from_: date | None) -> date:
+    """R18: the first invoice date on or after `from_` that is still ahead (default: the next
+    invoice date; the start, for a contract not started)."""
     first = contract.start if contract.status is ContractStatus.INACTIVE else None
     upcoming = first or contract.next_invoice_date
     assert upcoming is not None
     wanted = upcoming if from_ is None else max(from_, upcoming)
-    effective = next(
+    return next(
         day
         for day in invoice_dates(upcoming, anchor=contract.anchor, every=contract.plan.every)
         if day >= wanted
     )
-    replaced = contract.scheduled_price.price if contract.scheduled_price is not None else None
-    if price == contract.price and replaced is None:
-        return reject(RejectionCode.NOTHING_SCHEDULED, texts.price_unchanged(contract, doing))
+
+
+def plan_price(
+    contract: Contract,
+    *,
+    plan_code: str,
+    price: Decimal,
+    from_: date,
+    grandfather: bool,
+    requested: Command,
+    today: date,
+) -> Decision | Rejection:
+    """R18 `plan_price`: the plan's price becomes `price`.
+
+    A contract on the plan without a custom price is invoiced at it from its first invoice date
+    on or after `from_` — unless it leaves the plan by then (a change or its end comes first);
+    with `grandfather`, it keeps its price instead, which becomes its custom price. A contract
+    with a custom price is unaffected either way. A contract changing to the plan on its next
+    invoice date starts its new term at the new price (it is created later), unless the change
+    names its own price.
+    """
+    try:
+        price = parse_amount(price, contract.currency)
+    except BillingError as error:
+        doing = f"set plan {plan_code}'s price to {price} on contract {contract.id}"
+        return reject(RejectionCode.INVALID_PRICE, texts.invalid_price(doing, price, error))
+    doing = texts.doing_plan_price(plan_code, price, contract)
+    refusal = refuse_if_ended(contract, today, doing, texts.continue_hint(contract))
+    if refusal is not None:
+        return refusal
+    if contract.plan.code != plan_code:
+        return _next_plan_price(contract, plan_code, price, requested, doing)
+    if contract.custom_price or contract.price == price:
+        return reject(RejectionCode.UNAFFECTED, texts.plan_price_unaffected(contract, price))
+    if grandfather:
+        after = contract.model_copy(
+            update={"plan": contract.plan.model_copy(update={"price": price})}
+        )
+        return Decision(
+            contract=after,
+            effect=effects.grandfathered(contract, price),
+            requested=requested,
+        )
+    if from_ < today:
+        return reject(
+            RejectionCode.DATE_IN_PAST, texts.plan_price_date_in_past(doing, from_, today)
+        )
+    effective = first_invoice_date_from(contract, from_)
+    leaves = _leaves_plan_on(contract)
+    if leaves is not None and leaves <= effective:
+        return reject(
+            RejectionCode.UNAFFECTED, texts.leaves_before_price(contract, price, leaves, effective)
+        )
+    if contract.scheduled_price is not None and not contract.scheduled_price.plan_price:
+        return reject(RejectionCode.CONFLICT, texts.price_pending(contract, doing))
+    return _schedule_price(contract, price, from_, requested, plan_price=True)
+
+
+def _leaves_plan_on(contract: Contract) -> date | None:
+    """The first day the contract is no longer on its plan: its end, or its scheduled change."""
+    if contract.scheduled_change is not None:
+        return contract.next_invoice_date
+    if contract.cancellation is not None:
+        return contract.cancellation.date
+    return None
+
+
+def _next_plan_price(
+    contract: Contract, plan_code: str, price: Decimal, requested: Command, doing: str
+) -> Decision | Rejection:
+    """A plan's new price for a contract changing to that plan on its next invoice date."""
+    change = contract.scheduled_change
+    if change is None or change.next_plan is None or change.next_plan.code != plan_code:
+        return reject(RejectionCode.NOT_ON_PLAN, texts.not_on_plan(contract, doing, plan_code))
+    if change.price is not None or change.next_plan.price == price:
+        return reject(RejectionCode.UNAFFECTED, texts.next_term_price_kept(contract, change, price))
+    next_plan = change.next_plan.model_copy(update={"price": price})
     after = contract.model_copy(
-        update={
-            "scheduled_price": ScheduledPrice(price=price, effective=effective, requested=requested)
-        }
+        update={"scheduled_change": change.model_copy(update={"next_plan": next_plan})}
     )
     return Decision(
         contract=after,
-        effect=effects.price_scheduled(contract, after, replaced),
+        effect=effects.next_term_repriced(contract, change, price),
         requested=requested,
     )
 

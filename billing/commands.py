@@ -46,6 +46,10 @@ class Cli(StrEnum):
     WEBHOOKS_ADD = "webhooks_add"
     WEBHOOKS_TEST = "webhooks_test"
     WEBHOOKS_REDELIVER = "webhooks_redeliver"
+    BULK_RUN = "bulk_run"
+    BULK_STATUS = "bulk_status"
+    BULK_LIST = "bulk_list"
+    BULK_CANCEL = "bulk_cancel"
 
 
 class CliCommand(NamedTuple):
@@ -77,6 +81,10 @@ COMMANDS: Mapping[Cli, CliCommand] = MappingProxyType(
         Cli.WEBHOOKS_ADD: CliCommand("webhooks add", ("--secret-file",)),
         Cli.WEBHOOKS_TEST: CliCommand("webhooks test"),
         Cli.WEBHOOKS_REDELIVER: CliCommand("webhooks redeliver"),
+        Cli.BULK_RUN: CliCommand("bulk run", ("--job",)),
+        Cli.BULK_STATUS: CliCommand("bulk status"),
+        Cli.BULK_LIST: CliCommand("bulk list"),
+        Cli.BULK_CANCEL: CliCommand("bulk cancel"),
     }
 )
 """Every CLI command that the product's messages name."""

@@ -108,6 +108,8 @@ class Command(_Value):
 
     actor: Name
     reason: Annotated[str, Field(max_length=2000)] = ""
+    job: str | None = Field(default=None, max_length=64)
+    """The bulk job that sent the command (SPEC §8); a contract takes each job's command once."""
 
 
 class ScheduledChange(_Value):
@@ -144,6 +146,9 @@ class ScheduledPrice(_Value):
     effective: date
     """The first invoice date on or after the date asked for."""
     requested: Command
+    plan_price: bool = False
+    """The plan's new price (R18 `plan_price`): the plan's price changes with it, so the contract
+    keeps billing the plan's price, not a custom one."""
 
 
 class PriceUntil(_Value):

@@ -44,6 +44,11 @@ class RejectionCode(StrEnum):
     FREEZE_LIMIT = "freeze_limit"
     NOT_FROZEN = "not_frozen"
     INVALID_CYCLES = "invalid_cycles"
+    NOT_ON_PLAN = "not_on_plan"
+    UNAFFECTED = "unaffected"
+    """Nothing for this contract to do: a bulk job reports it as skipped, not refused."""
+    ALREADY_APPLIED = "already_applied"
+    """The contract has taken this bulk job's command already (SPEC §8)."""
 
 
 class Decision(BaseModel):

@@ -21,6 +21,7 @@ from billing.contract import (
     InvoiceLine,
     LineKind,
     Plan,
+    ScheduledChange,
 )
 from billing.periods import is_boundary, period_containing
 from billing.term_dates import frozen_on
@@ -335,11 +336,12 @@ def price_cleared(contract: Contract) -> str:
 def price_scheduled(contract: Contract, after: Contract, replaced: Decimal | None) -> str:
     scheduled = after.scheduled_price
     assert scheduled is not None
-    custom = (
-        "a custom price"
-        if scheduled.price != contract.plan.price
-        else f"plan {contract.plan.code}'s price"
-    )
+    if scheduled.plan_price:
+        custom = f"plan {contract.plan.code}'s new price"
+    elif scheduled.price != contract.plan.price:
+        custom = "a custom price"
+    else:
+        custom = f"plan {contract.plan.code}'s price"
     effect = (
         f"Contract {contract.id} is invoiced at {money(scheduled.price, contract)} ({custom}) "
         f"from its invoice date {scheduled.effective} on, instead of "
@@ -348,6 +350,23 @@ def price_scheduled(contract: Contract, after: Contract, replaced: Decimal | Non
     if replaced is not None:
         effect += f" This replaces the scheduled price of {money(replaced, contract)}."
     return effect
+
+
+def next_term_repriced(contract: Contract, change: ScheduledChange, price: Decimal) -> str:
+    assert change.next_plan is not None
+    return (
+        f"Contract {contract.id}'s change to plan {change.next_plan.code} on "
+        f"{contract.next_invoice_date} starts the next term at the plan's new price of "
+        f"{money(price, contract)}, instead of {money(change.next_plan.price, contract)}."
+    )
+
+
+def grandfathered(contract: Contract, price: Decimal) -> str:
+    return (
+        f"Contract {contract.id} keeps its price of {money(contract.price, contract)}, now a "
+        f"custom price: plan {contract.plan.code}'s new price of {money(price, contract)} applies "
+        "to contracts created from now on."
+    )
 
 
 def frozen(contract: Contract, after: Contract) -> str:

@@ -150,6 +150,11 @@ def _invoice_period(contract: Contract, day: date, *, first: bool) -> Step:
             update={
                 "price": repriced.price,
                 "scheduled_price": None,
+                **(
+                    {"plan": contract.plan.model_copy(update={"price": repriced.price})}
+                    if repriced.plan_price
+                    else {}
+                ),
                 "earlier_prices": (
                     *contract.earlier_prices,
                     PriceUntil(price=contract.price, until=day),

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing.commands import Cli, command
-from billing.contract import Cancellation, ChangeKind, Contract, Location, Plan
+from billing.contract import Cancellation, ChangeKind, Contract, Location, Plan, ScheduledChange
 from billing.errors import BillingError
 from billing.money import format_money
 
@@ -415,6 +415,51 @@ def price_pending(contract: Contract, doing: str) -> str:
 
 def doing_set_price(price: Decimal, contract: Contract) -> str:
     return f"set the price of contract {contract.id} to {money(price, contract)}"
+
+
+def doing_plan_price(plan_code: str, price: Decimal, contract: Contract) -> str:
+    return (
+        f"apply plan {plan_code}'s new price of {money(price, contract)} to contract {contract.id}"
+    )
+
+
+def not_on_plan(contract: Contract, doing: str, plan_code: str) -> str:
+    return (
+        f"Cannot {doing}: contract {contract.id} is on plan {contract.plan.code}, not "
+        f"{plan_code}. Select the plan's contracts with --plan {plan_code}."
+    )
+
+
+def plan_price_unaffected(contract: Contract, price: Decimal) -> str:
+    if contract.custom_price:
+        return (
+            f"Contract {contract.id} has a custom price of {money(contract.price, contract)}; "
+            f"plan {contract.plan.code}'s new price of {money(price, contract)} does not apply "
+            "to it."
+        )
+    return f"Contract {contract.id} is already invoiced at {money(price, contract)}."
+
+
+def leaves_before_price(contract: Contract, price: Decimal, leaves: date, effective: date) -> str:
+    return (
+        f"Contract {contract.id} leaves plan {contract.plan.code} on {leaves}, before the new "
+        f"price of {money(price, contract)} would apply on its invoice date {effective}."
+    )
+
+
+def next_term_price_kept(contract: Contract, change: ScheduledChange, price: Decimal) -> str:
+    assert change.next_plan is not None
+    kept = change.price if change.price is not None else change.next_plan.price
+    return (
+        f"Contract {contract.id}'s change to plan {change.next_plan.code} starts its next term "
+        f"at {money(kept, contract)}, not at the plan's new price of {money(price, contract)}."
+    )
+
+
+def plan_price_date_in_past(doing: str, day: date, today: date) -> str:
+    return (
+        f"Cannot {doing} from {day}: that date is past (today is {today}). Choose {today} or later."
+    )
 
 
 def price_date_in_past(contract: Contract, price: Decimal, day: date, today: date) -> str:

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/record_histories.py v3           # writes tests/histories/v3/
     .venv/bin/python scripts/record_histories.py v3 signals   # only the named lifecycles
+    .venv/bin/python scripts/record_histories.py bulk bulk-job  # a bulk job's two runs
 
 Runs each lifecycle through the real workflow — plain billing, automated switch, manual change,
 cancellation, commands sent as signals (well-formed and malformed), continue-as-new — and saves
@@ -28,8 +29,10 @@ from billing.calendar import local_date  # noqa: E402
 from billing.contract import Command, Customer, Location, Plan, new_contract  # noqa: E402
 from billing.terms import Renewal, Terms  # noqa: E402
 from store.db import Database  # noqa: E402
-from termshift.services import catalog  # noqa: E402
+from termshift.services import bulk, catalog  # noqa: E402
 from termshift.services.contracts import create_contract  # noqa: E402
+from termshift.settings import Settings  # noqa: E402
+from termshift.worker import build_bulk_worker  # noqa: E402
 from tests.support.temporal import (  # noqa: E402
     new_task_queue,
     running_worker,
@@ -40,10 +43,15 @@ from tests.support.temporal import (  # noqa: E402
 from tests.support.wire import start_with_input, with_newer_fields  # noqa: E402
 from workflows import ContractWorkflow, workflow_id  # noqa: E402
 from workflows import contract as contract_workflow  # noqa: E402
+from workflows.bulk import BulkJobWorkflow  # noqa: E402
+from workflows.bulk_requests import BulkRun  # noqa: E402
+from workflows.bulk_requests import workflow_id as bulk_workflow_id  # noqa: E402
 from workflows.messages import (  # noqa: E402
     Cancel,
+    CommandResult,
     ContractView,
     Freeze,
+    PlanPrice,
     ScheduleChange,
     SetPrice,
     Switch,
@@ -323,6 +331,95 @@ async def withdrawn_currency(
     return [contract.id]
 
 
+async def plan_price(
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
+) -> list[str]:
+    """A plan's new price (R18) sent by a bulk job: taken, then the same job's command again as
+    a signal (refused: taken already), and invoiced at the new price from its date."""
+    contract = new_contract(
+        id="plan-price", customer_id="ada", location=LOCATION, plan=DESK, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=5), TZ)
+    handle = client.get_workflow_handle(workflow_id(contract.id))
+    command = {
+        "plan": DESK.code,
+        "price": "1650.00",
+        "from": (month(first, 1) + timedelta(days=10)).isoformat(),
+        "actor": "maria",
+        "reason": "yearly prices",
+        "job": "prices-1",
+    }
+    await handle.execute_update("plan_price", command, result_type=CommandResult)
+    await handle.signal("plan_price", command)  # refused: the job's command was taken
+    for _ in range(100):
+        if (await handle.query("state", result_type=ContractView)).refused:
+            break
+        await asyncio.sleep(0.1)
+    await sleep_until(env, month(first, 4), TZ)
+    return [contract.id]
+
+
+async def grandfathered(
+    env: WorkflowEnvironment, client: Client, queue: str, first: date
+) -> list[str]:
+    """A plan's new price with `grandfather`: the contract keeps its price, now custom."""
+    contract = new_contract(
+        id="grandfathered", customer_id="ada", location=LOCATION, plan=DESK, start=first
+    )
+    await create_contract(client, contract, ADMIN, task_queue=queue)
+    await sleep_until(env, first + timedelta(days=5), TZ)
+    await client.get_workflow_handle(workflow_id(contract.id)).execute_update(
+        "plan_price",
+        PlanPrice(
+            plan=DESK.code,
+            price=Decimal("1650.00"),
+            from_=month(first, 1),
+            grandfather=True,
+            actor="maria",
+            job="prices-1",
+        ),
+        result_type=CommandResult,
+    )
+    await sleep_until(env, month(first, 3), TZ)
+    return [contract.id]
+
+
+async def record_bulk_job() -> None:
+    """A bulk job over five contracts, two a page and two pages a run: its two runs' histories
+    (tests/histories/bulk/)."""
+    env = await start_time_skipping()
+    db = Database("sqlite://")
+    db.migrate()
+    catalog.add_location(db, LOCATION, ADMIN)
+    catalog.add_plan(db, DESK, ADMIN)
+    catalog.add_customer(db, ADA, ADMIN)
+    queue = new_task_queue()
+    first = month(local_date(await env.get_current_time(), TZ), 2)
+    ids = [f"member-{index}" for index in range(5)]
+    async with running_worker(env.client, db, queue):
+        for contract_id in ids:
+            contract = new_contract(
+                id=contract_id, customer_id="ada", location=LOCATION, plan=DESK, start=first
+            )
+            await create_contract(env.client, contract, ADMIN, task_queue=queue)
+        command = bulk.build_command("freeze", {"cycles": 1, "actor": "maria"})
+        job = bulk.create_job(db, "freeze-1", "freeze", command, bulk.Selection(plan="desk"), ids)
+        settings = Settings(bulk_task_queue=f"{queue}-bulk")
+        async with build_bulk_worker(env.client, db, settings=settings, strict_sandbox=True):
+            handle = await env.client.start_workflow(
+                BulkJobWorkflow.run,
+                BulkRun(job_id=job.id, total=len(ids), page_size=2, pages_per_run=2),
+                id=bulk_workflow_id(job.id),
+                task_queue=settings.bulk_task_queue,
+            )
+            await handle.result()
+        for index, run_id in enumerate((handle.result_run_id, None)):
+            run = env.client.get_workflow_handle(handle.id, run_id=run_id)
+            write(f"bulk-job-run{index + 1}", handle.id, (await run.fetch_history()).to_json())
+    await env.shutdown()
+
+
 async def record(name: str, lifecycle: Lifecycle) -> None:
     env = await start_time_skipping()
     db = Database("sqlite://")
@@ -399,15 +496,19 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "early-termination": early_termination,
     "priced-change": priced_change,
     "end-of-term": end_of_term,
+    "plan-price": plan_price,
+    "grandfathered": grandfathered,
 }
 
 
 async def main() -> None:
     HISTORIES.mkdir(parents=True, exist_ok=True)
-    wanted = sys.argv[2:] or [*LIFECYCLES, "continue-as-new"]
+    wanted = sys.argv[2:] or [*LIFECYCLES, "continue-as-new"]  # "bulk-job": tests/histories/bulk
     for name in wanted:
         if name == "continue-as-new":
             await record_continue_as_new()
+        elif name == "bulk-job":
+            await record_bulk_job()
         else:
             await record(name, LIFECYCLES[name])
 

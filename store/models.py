@@ -215,6 +215,8 @@ class AuditRow(Base):
     command: Mapped[str] = mapped_column(String(64))
     contract_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     effect: Mapped[str] = mapped_column(Text())
+    job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True, index=True)
+    """The bulk job that sent the command (SPEC §8), if one did."""
 
 
 class EventRow(Base):
@@ -298,3 +300,59 @@ class WebhookDeliveryRow(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text(), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+BULK_OUTCOMES = ("applied", "refused", "skipped")
+BULK_STATUSES = ("running", "done", "cancelled")
+
+
+class BulkJobRow(Base):
+    """A bulk job (SPEC §8): one command, with its arguments, over a selection of contracts.
+
+    `command` is the update's name and `arguments` its fields as JSON; `selection` says in words
+    (and `selection_json` exactly) which contracts it takes. `runs` counts the times it was
+    started: a job run again sends its command again, and each contract that took it answers so.
+    """
+
+    __tablename__ = "bulk_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            f"status IN ({', '.join(repr(status) for status in BULK_STATUSES)})", name="status"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    command: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[str] = mapped_column(Text())
+    selection: Mapped[str] = mapped_column(Text())
+    selection_json: Mapped[str] = mapped_column(Text())
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    runs: Mapped[int] = mapped_column(Integer(), default=1)
+    total: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    """How many contracts the selection holds, once chosen (None before)."""
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class BulkItemRow(Base):
+    """One contract of a bulk job, in the order the job takes them, with its answer once it has
+    one (`message`: the effect, or why it was refused or skipped)."""
+
+    __tablename__ = "bulk_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "contract_id"),
+        CheckConstraint(
+            f"outcome IN ({', '.join(repr(outcome) for outcome in BULK_OUTCOMES)})",
+            name="outcome",
+        ),
+    )
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("bulk_jobs.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -79,6 +79,7 @@ class AuditEntry(_Record):
     command: str
     contract_id: str | None
     effect: str
+    job_id: str | None = None
 
 
 class StoredEvent(_Record):
@@ -93,3 +94,44 @@ class StoredEvent(_Record):
     occurred_at: datetime
     business_date: date
     payload: dict[str, Any]
+
+
+class BulkJob(_Record):
+    """A bulk job (SPEC §8): its command (the update's name and fields), which contracts it
+    takes, who asked and why, and how far it is."""
+
+    id: str
+    command: str
+    arguments: dict[str, Any]
+    selection: str
+    """The selection in words: "plan desk", "query …", "12 contracts from ids.csv"."""
+    selection_json: dict[str, Any]
+    actor: str
+    reason: str = ""
+    created_at: datetime
+    status: str = "running"
+    runs: int = 1
+    total: int = 0
+    finished_at: datetime | None = None
+
+
+class BulkItem(_Record):
+    """One contract of a bulk job and its answer (`outcome` None until it has one)."""
+
+    position: int
+    contract_id: str
+    outcome: str | None = None
+    code: str | None = None
+    message: str | None = None
+    answered_at: datetime | None = None
+
+
+class BulkCounts(_Record):
+    applied: int = 0
+    refused: int = 0
+    skipped: int = 0
+    left: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.applied + self.refused + self.skipped

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     """Deliveries the worker runs at once, across endpoints (they wait on the network, not the
     CPU)."""
 
+    # Bulk jobs (SPEC §8): their workflows and pages run on their own task queue too.
+    bulk_task_queue: str = "termshift-bulk"
+    bulk_concurrency: int = Field(default=32, ge=1, le=500)
+    """Commands a bulk job has in flight at once (each contract's update is its own)."""
+
     def billing_database_url(self) -> str:
         if self.database_url is not None:
             return self.database_url.get_secret_value()

@@ -25,11 +25,13 @@ from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import ContractActivities
+from activities.bulk import BulkActivities
 from activities.webhooks import WebhookActivities
 from store.db import Database
 from termshift.settings import Settings, describe_invalid
 from termshift.temporal import connect, data_converter
 from workflows import ContractWorkflow
+from workflows.bulk import BulkJobWorkflow
 from workflows.sandbox import workflow_runner
 from workflows.webhooks import WebhookEndpointWorkflow
 
@@ -134,6 +136,31 @@ def build_webhook_worker(
     )
 
 
+def build_bulk_worker(
+    client: Client, database: Database, *, settings: Settings, strict_sandbox: bool = False
+) -> Worker:
+    """A worker for bulk jobs, on their own task queue: a page's activity waits on contracts'
+    updates, which the contract worker answers."""
+    bulk_activities = BulkActivities(client, database)
+    return Worker(
+        client,
+        task_queue=settings.bulk_task_queue,
+        workflows=[BulkJobWorkflow],
+        activities=[bulk_activities.apply_page, bulk_activities.finish_job],
+        max_concurrent_activities=4,
+        # A page heartbeats every second; each reaches the server, so a cancelled job hears of
+        # it within a second or two (by default the SDK sends one per 0.8 heartbeat timeout).
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        workflow_runner=(
+            SandboxedWorkflowRunner()
+            if strict_sandbox
+            else workflow_runner(sandboxed=settings.workflow_sandbox)
+        ),
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+
+
 def freeze_startup_objects() -> None:
     """Keep what lives as long as the worker out of the garbage collector's way.
 
@@ -166,12 +193,14 @@ async def run_worker(
             interceptors=interceptors,
         )
         webhook_worker = build_webhook_worker(client, database, settings=settings)
-        async with worker, webhook_worker:
+        bulk_worker = build_bulk_worker(client, database, settings=settings)
+        async with worker, webhook_worker, bulk_worker:
             freeze_startup_objects()
             log.info(
-                "Worker polling task queues %s and %s",
+                "Worker polling task queues %s, %s and %s",
                 settings.task_queue,
                 settings.webhook_task_queue,
+                settings.bulk_task_queue,
             )
             await stop.wait()
             log.info("Stopping worker")

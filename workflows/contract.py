@@ -18,7 +18,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from billing import adjustments, lifecycle, rules
+    from billing import lifecycle, rules
     from billing.calendar import local_date, local_midnight
     from billing.contract import Command, Contract, InvoiceDraft, Plan
     from store.records import IssuedInvoice
@@ -33,12 +33,14 @@ with workflow.unsafe.imports_passed_through():
         Freeze,
         InvalidInput,
         NewTerm,
+        PlanPrice,
         RefusedCommand,
         ScheduleChange,
         SetPrice,
         Switch,
         Uncancel,
         Unfreeze,
+        decide,
         decide_new_term,
         decide_switch,
         parse_command,
@@ -59,6 +61,9 @@ WRITE_RETRY = RetryPolicy(
 """Database writes retry until the database is back; invalid data fails non-retryably."""
 WRITE_TIMEOUT = timedelta(seconds=60)
 REFUSALS_KEPT = 20
+JOBS_KEPT = 100
+"""The bulk jobs a contract remembers having taken (a job run again within them applies
+nothing twice)."""
 
 REGISTER_LOCALLY = "register-as-local-activity"
 """Patch: the contract's row is written by a local activity (before: a regular activity)."""
@@ -97,6 +102,10 @@ BILL_UNDONE_CUT = "bill-days-of-an-undone-cut"
 """Patch: undoing a cancellation whose last invoice was cut with proration invoices the days cut
 off (before: they stayed unbilled)."""
 
+LOAD_CURRENT_PLAN = "load-the-current-plan"
+"""Patch: a command naming the contract's own plan (a new term on the same plan) reads the plan
+as the catalog has it now (before: the contract's copy, with the price it was made at)."""
+
 COMMANDS = (
     "schedule_change",
     "cancel_at_next_invoice",
@@ -108,6 +117,7 @@ COMMANDS = (
     "freeze",
     "unfreeze",
     "set_price",
+    "plan_price",
 )
 """Every admin command, each an update and a signal of the same name."""
 
@@ -131,6 +141,7 @@ class ContractWorkflow:
         self._registered = input.registered
         self._refused = list(input.refused)
         self._invoices_issued = input.invoices_issued
+        self._jobs = list(input.jobs)
         self._lock = asyncio.Lock()
         self._changed = False
         self._registration_error: str | None = None
@@ -311,6 +322,7 @@ class ContractWorkflow:
             registered=self._registered,
             refused=tuple(self._refused[-REFUSALS_KEPT:]),
             invoices_issued=self._invoices_issued,
+            jobs=tuple(self._jobs[-JOBS_KEPT:]),
         )
 
     # -- what the UI and the CLI see ------------------------------------------------------
@@ -363,8 +375,20 @@ class ContractWorkflow:
         return local_date(workflow.now(), self._contract.timezone)
 
     def _read(self, model: type[C], payloads: Sequence[Any]) -> C:
-        """A validator's command: unknown fields refused, except in a signal (patched)."""
-        return _command(model, payloads, unknown_fields=self._unknown_fields)
+        """A validator's command: unknown fields refused, except in a signal (patched); one of a
+        bulk job the contract has taken already is refused as such (nothing applied twice)."""
+        command = _command(model, payloads, unknown_fields=self._unknown_fields)
+        self._refuse_job_taken(command)
+        return command
+
+    def _refuse_job_taken(self, command: Command) -> None:
+        if command.job is not None and command.job in self._jobs:
+            raise ApplicationError(
+                f"Contract {self._contract.id} has taken bulk job {command.job}'s command "
+                "already; nothing changed.",
+                type=rules.RejectionCode.ALREADY_APPLIED.value,
+                non_retryable=True,
+            )
 
     def _check(self, decide: Decide) -> None:
         outcome = decide(self._contract, self._today())
@@ -399,6 +423,7 @@ class ContractWorkflow:
         """Decide again under the lock (the state may have moved), then record and wake the loop."""
         await self._await_registration(name, command)
         async with self._lock:
+            self._refuse_job_taken(command)  # two sends of one job's command raced the validator
             outcome = decide(self._contract, self._today())
             assert outcome is not None
             if isinstance(outcome, rules.Rejection):
@@ -407,6 +432,9 @@ class ContractWorkflow:
                 name, command, outcome.contract, outcome.effect, invoice=outcome.invoice
             )
             self._contract = outcome.contract
+            if command.job is not None:
+                self._jobs.append(command.job)
+                del self._jobs[:-JOBS_KEPT]
             if outcome.invoice is not None:
                 self._invoices_issued += 1
             self._changed = True
@@ -433,7 +461,7 @@ class ContractWorkflow:
                 contract=contract,
                 contract_id=self._contract.id,
                 command=name,
-                requested=Command(actor=command.actor, reason=command.reason),
+                requested=Command(actor=command.actor, reason=command.reason, job=command.job),
                 effect=effect,
                 key=f"{info.workflow_id}/{info.run_id}/{workflow.uuid4()}",
                 invoice=invoice,
@@ -501,8 +529,10 @@ class ContractWorkflow:
         )
 
     async def _load_plan(self, code: str) -> Plan:
-        """A plan from the database (so in the handler, not the validator)."""
-        if code == self._contract.plan.code:
+        """A plan from the database (so in the handler, not the validator): as it is now, even
+        the contract's own plan, whose price may have changed since the contract was made
+        (patched; before, the contract's copy of its own plan)."""
+        if code == self._contract.plan.code and not workflow.patched(LOAD_CURRENT_PLAN):
             return self._contract.plan
         try:
             plan: Plan = await workflow.execute_activity(
@@ -525,13 +555,7 @@ class ContractWorkflow:
     async def schedule_change(self, *payloads: Any) -> CommandResult:
         command = _command(ScheduleChange, payloads, unknown_fields=True)
         plan = await self._load_plan(command.next_plan)
-        return await self._execute(
-            "schedule_change",
-            command,
-            lambda contract, today: rules.schedule_change(
-                contract, next_plan=plan, requested=command, today=today, price=command.price
-            ),
-        )
+        return await self._execute("schedule_change", command, decide(command, plan))
 
     @schedule_change.validator
     def _validate_schedule_change(self, *payloads: Any) -> None:
@@ -555,9 +579,7 @@ class ContractWorkflow:
     # R6: cancel at the next invoice date.
 
     def _cancel_at_next_invoice(self, command: CancelAtNextInvoice) -> Decide:
-        return lambda contract, today: rules.cancel_at_next_invoice(
-            contract, requested=command, today=today, override_terms=command.override_terms
-        )
+        return decide(command)
 
     @workflow.update(name="cancel_at_next_invoice")
     async def cancel_at_next_invoice(self, *payloads: Any) -> CommandResult:
@@ -583,7 +605,7 @@ class ContractWorkflow:
     # Undo a scheduled change or end-of-term cancellation.
 
     def _clear_change(self, command: ClearChange) -> Decide:
-        return lambda contract, today: rules.clear_change(contract, requested=command, today=today)
+        return decide(command)
 
     @workflow.update(name="clear_change")
     async def clear_change(self, *payloads: Any) -> CommandResult:
@@ -650,13 +672,7 @@ class ContractWorkflow:
     # R17: freeze and unfreeze.
 
     def _freeze(self, command: Freeze) -> Decide:
-        return lambda contract, today: adjustments.freeze(
-            contract,
-            cycles=command.cycles,
-            requested=command,
-            today=today,
-            override_terms=command.override_terms,
-        )
+        return decide(command)
 
     @workflow.update(name="freeze")
     async def freeze(self, *payloads: Any) -> CommandResult:
@@ -672,9 +688,7 @@ class ContractWorkflow:
         await self._signal("freeze", payloads, Freeze, self._validate_freeze, self.freeze)
 
     def _unfreeze(self, command: Unfreeze) -> Decide:
-        return lambda contract, today: adjustments.unfreeze(
-            contract, requested=command, today=today
-        )
+        return decide(command)
 
     @workflow.update(name="unfreeze")
     async def unfreeze(self, *payloads: Any) -> CommandResult:
@@ -692,9 +706,7 @@ class ContractWorkflow:
     # R18: a scheduled price (`clear_change` undoes it).
 
     def _set_price(self, command: SetPrice) -> Decide:
-        return lambda contract, today: adjustments.set_price(
-            contract, price=command.price, from_=command.from_, requested=command, today=today
-        )
+        return decide(command)
 
     @workflow.update(name="set_price")
     async def set_price(self, *payloads: Any) -> CommandResult:
@@ -709,6 +721,23 @@ class ContractWorkflow:
     async def set_price_signal(self, *payloads: Any) -> None:
         await self._signal(
             "set_price", payloads, SetPrice, self._validate_set_price, self.set_price
+        )
+
+    # R18: a plan's new price, sent to each of its contracts by a bulk job.
+
+    @workflow.update(name="plan_price")
+    async def plan_price(self, *payloads: Any) -> CommandResult:
+        command = _command(PlanPrice, payloads, unknown_fields=True)
+        return await self._execute("plan_price", command, decide(command))
+
+    @plan_price.validator
+    def _validate_plan_price(self, *payloads: Any) -> None:
+        self._check(decide(self._read(PlanPrice, payloads)))
+
+    @workflow.signal(name="plan_price")
+    async def plan_price_signal(self, *payloads: Any) -> None:
+        await self._signal(
+            "plan_price", payloads, PlanPrice, self._validate_plan_price, self.plan_price
         )
 
     # R8: a new term after this contract; and the manual change (cancel + new term) in one step.

@@ -5,14 +5,14 @@ dates and amounts are refused with the sentences the CLI prints, and `describe_i
 every problem of an input into one sentence.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from billing import lifecycle, rules
+from billing import adjustments, lifecycle, rules
 from billing.calendar import read_iso_date
 from billing.contract import Command, Contract, Plan
 from billing.money import read_amount
@@ -44,6 +44,8 @@ class ContractInput(BaseModel):
     """Whether the contract's row exists in the billing database."""
     refused: tuple[RefusedCommand, ...] = ()
     invoices_issued: int = 0
+    jobs: tuple[str, ...] = ()
+    """The bulk jobs whose command the contract has taken, latest last (SPEC §8)."""
 
 
 class ContractView(BaseModel):
@@ -126,6 +128,78 @@ class SetPrice(Command):
 
     price: Amount
     from_: IsoDate | None = Field(default=None, alias="from")
+
+
+class PlanPrice(Command):
+    """R18 `plan_price`: the plan's new price, for one of its contracts (sent by a bulk job)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    plan: str = Field(min_length=1, max_length=64)
+    price: Amount
+    from_: IsoDate = Field(alias="from")
+    grandfather: bool = False
+
+
+BULK_COMMANDS: dict[str, type[Command]] = {
+    "plan_price": PlanPrice,
+    "set_price": SetPrice,
+    "schedule_change": ScheduleChange,
+    "cancel_at_next_invoice": CancelAtNextInvoice,
+    "clear_change": ClearChange,
+    "freeze": Freeze,
+    "unfreeze": Unfreeze,
+}
+"""The commands a bulk job may send (SPEC §8), by update name."""
+
+Decide = Callable[[Contract, date], "rules.Decision | rules.Rejection"]
+"""A rule applied to the contract on a local date: a decision or a rejection."""
+
+
+def decide(command: Command, next_plan: Plan | None = None) -> Decide:
+    """The rule a command of `BULK_COMMANDS` applies, as the workflow's handler decides it and a
+    bulk preview shows it (`schedule_change` needs its `next_plan`, loaded by the caller)."""
+    match command:
+        case PlanPrice():
+            return lambda contract, today: adjustments.plan_price(
+                contract,
+                plan_code=command.plan,
+                price=command.price,
+                from_=command.from_,
+                grandfather=command.grandfather,
+                requested=command,
+                today=today,
+            )
+        case SetPrice():
+            return lambda contract, today: adjustments.set_price(
+                contract, price=command.price, from_=command.from_, requested=command, today=today
+            )
+        case ScheduleChange():
+            assert next_plan is not None
+            return lambda contract, today: rules.schedule_change(
+                contract, next_plan=next_plan, requested=command, today=today, price=command.price
+            )
+        case CancelAtNextInvoice():
+            return lambda contract, today: rules.cancel_at_next_invoice(
+                contract, requested=command, today=today, override_terms=command.override_terms
+            )
+        case ClearChange():
+            return lambda contract, today: rules.clear_change(
+                contract, requested=command, today=today
+            )
+        case Freeze():
+            return lambda contract, today: adjustments.freeze(
+                contract,
+                cycles=command.cycles,
+                requested=command,
+                today=today,
+                override_terms=command.override_terms,
+            )
+        case Unfreeze():
+            return lambda contract, today: adjustments.unfreeze(
+                contract, requested=command, today=today
+            )
+    raise TypeError(f"{type(command).__name__} is not a bulk command")
 
 
 class NewTerm(Command):

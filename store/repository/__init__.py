@@ -28,6 +28,7 @@ from store.repository.catalog import (
     list_customers,
     list_locations,
     list_plans,
+    set_plan_price,
 )
 from store.repository.contracts import (
     contract_ids,
@@ -103,6 +104,7 @@ __all__ = [
     "record_events",
     "refusal_recorded",
     "save_contract",
+    "set_plan_price",
     "stored_contract",
     "successor_of",
 ]

@@ -21,6 +21,7 @@ def record_audit(
     command: str,
     contract_id: str | None,
     effect: str,
+    job_id: str | None = None,
 ) -> bool:
     """Record what an admin command did, who asked and why; False if `key` is already recorded."""
     entry = AuditEntry(
@@ -31,6 +32,7 @@ def record_audit(
         command=command,
         contract_id=contract_id,
         effect=effect,
+        job_id=job_id,
     )
     return bool(record_audits(session, [entry]))
 
@@ -38,6 +40,9 @@ def record_audit(
 def record_audits(session: Session, entries: Sequence[AuditEntry]) -> set[str]:
     """Record the entries whose keys are not yet recorded, in one multi-row INSERT; their keys."""
     rows = [entry.model_dump() for entry in entries]
+    if all(row["job_id"] is None for row in rows):
+        for row in rows:  # null by default (and a schema before 0006 has no such column)
+            del row["job_id"]
     return set(_insert_new_rows(session, AuditRow, rows, key=["key"], returning="key"))
 
 
@@ -55,6 +60,7 @@ def audit_entries(session: Session, contract_id: str | None = None) -> list[Audi
             command=row.command,
             contract_id=row.contract_id,
             effect=row.effect,
+            job_id=row.job_id,
         )
         for row in session.scalars(query)
     ]

@@ -4,9 +4,10 @@ Each is added once under its id (a plan under its code) and read back as a billi
 amounts are given in its location's currency, and its terms (§3b) are columns of its row.
 """
 
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from billing.contract import Customer, Location, Plan
@@ -53,6 +54,13 @@ def get_plan(session: Session, code: str) -> Plan:
     if found is None:
         raise NotFound(NO_PLAN.format(code))
     return _plan(*found)
+
+
+def set_plan_price(session: Session, code: str, price: Decimal) -> Plan:
+    """R18: the plan's price for contracts created from now on; the plan as it is now."""
+    get_plan(session, code)
+    session.execute(update(PlanRow).where(PlanRow.code == code).values(price=price))
+    return get_plan(session, code)
 
 
 def list_plans(session: Session, location_id: str | None = None) -> list[Plan]:

@@ -6,8 +6,14 @@ import sys
 import typer
 import typer.rich_utils
 
-from termshift.cli import imports, steering, views  # noqa: F401 (their `contracts` commands)
+from termshift.cli import (  # noqa: F401 (their `contracts` and `plans` commands)
+    imports,
+    plan_prices,
+    steering,
+    views,
+)
 from termshift.cli._common import EXIT_REFUSED, reset_output
+from termshift.cli.bulk import bulk
 from termshift.cli.catalog import customers, locations, plans
 from termshift.cli.contracts import contracts
 from termshift.cli.events import events
@@ -30,6 +36,7 @@ app.add_typer(contracts, name="contracts")
 app.add_typer(invoices, name="invoices")
 app.add_typer(events, name="events")
 app.add_typer(webhooks, name="webhooks")
+app.add_typer(bulk, name="bulk")
 app.command("reconcile")(reconcile_command)
 app.command("simulate")(simulate_command)
 

@@ -6,6 +6,7 @@ no-op (it returns False); another value under a taken id is refused by the store
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,9 @@ from store import repository
 from store.db import Database
 
 
-def _audit(session: Session, requested: Command, command: str, effect: str) -> None:
+def _audit(
+    session: Session, requested: Command, command: str, effect: str, job_id: str | None = None
+) -> None:
     repository.record_audit(
         session,
         key=f"cli/{uuid.uuid4()}",
@@ -24,6 +27,7 @@ def _audit(session: Session, requested: Command, command: str, effect: str) -> N
         command=command,
         contract_id=None,
         effect=effect,
+        job_id=job_id,
     )
 
 
@@ -51,3 +55,17 @@ def add_customer(database: Database, customer: Customer, requested: Command) -> 
         if added:
             _audit(session, requested, "customers add", f"Customer {customer.id} added.")
         return added
+
+
+def set_plan_price(
+    database: Database, code: str, price: Decimal, requested: Command, *, job_id: str | None
+) -> Plan:
+    """R18: the plan's price for contracts created from now on (its running contracts are the
+    bulk job `job_id`'s)."""
+    with database.session() as session:
+        before = repository.get_plan(session, code)
+        plan = repository.set_plan_price(session, code, price)
+        if plan.price != before.price:
+            effect = f"Plan {code}'s price set from {before.price} to {plan.price}."
+            _audit(session, requested, "plans set-price", effect, job_id)
+        return plan

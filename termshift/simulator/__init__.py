@@ -14,7 +14,14 @@ database and a worker with the real contract workflow and activities, then plays
   an update to the contract's workflow; actions of the same date go in file order. Its reason is
   the scenario's, or `scenario actions[N]` (so an override needs none). A refused update is a
   rejection (`on`, `action`, `error`); every command is also kept, with its effect or refusal, for
-  the timeline. SPEC's `plan_price` is not simulated: a scenario that uses it is refused.
+  the timeline.
+- `plan_price` (R18) goes to a plan, not a contract, as `plans set-price` does it: the plan's price
+  changes in the catalog, so contracts created from then on (new terms, switches) get it; then
+  the command goes, as an update, to each of the plan's contracts whose workflow runs at that
+  moment — not started yet included, since the scenario's contracts are all created at the start.
+  A contract it does not concern (rejection code `unaffected`: a custom price, or that price
+  already) is skipped, not a rejection; any other refusal is a rejection naming its contract. A
+  `from` already past is refused before anything changes.
 - The run ends at 12:00 local time on `until`: that day's 00:00 invoicing is included, and so are
   actions dated `until`.
 - An automated switch (R5) starts the next term as contract `<id>-t2` (the workflow's own choice:
@@ -39,7 +46,7 @@ kept, and nothing in the billing rules depends on them.
 The package's modules: `scenario` (the scenario file's models), `reading` (loading a scenario
 and checking it), `shift` (moving a scenario's dates past the server's clock and back), `commands`
 (the workflow messages of a scenario's actions), `runner` (the run itself: server, worker, clock,
-commands) and `report` (the output models).
+commands) and `report` (the output models, read from the billing database after the run).
 """
 
 from termshift.simulator.reading import load_scenario, parse_scenario

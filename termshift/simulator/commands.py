@@ -13,6 +13,7 @@ from workflows.messages import (
     ClearChange,
     Freeze,
     NewTerm,
+    PlanPrice,
     ScheduleChange,
     SetPrice,
     Switch,
@@ -52,6 +53,15 @@ def workflow_message(do: DoSpec, requested: Command, years: int) -> Command:
             **who,
             price=do.set_price.price,
             from_=None if since is None else shift_date(since, years),
+        )
+    if do.plan_price is not None:
+        repriced = do.plan_price
+        return PlanPrice(
+            **who,
+            plan=repriced.plan,
+            price=repriced.price,
+            from_=shift_date(repriced.from_, years),
+            grandfather=repriced.grandfather,
         )
     if do.switch is not None:
         return switch_message(do.switch, requested, years)

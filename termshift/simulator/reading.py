@@ -21,7 +21,6 @@ from billing.money import parse_amount
 from billing.terms import Renewal
 from termshift.simulator.scenario import (
     ACTION_KINDS,
-    NOT_SIMULATED,
     ContractSpec,
     PlanSpec,
     Scenario,
@@ -105,10 +104,7 @@ def _problem(item: Any) -> str:
     message = str(item["msg"]).removeprefix("Value error, ")
     if item["type"] == "extra_forbidden" and len(loc) == 4 and loc[::2] == ("actions", "do"):
         # A command the `do` of an action does not know (`actions`, index, `do`, its name).
-        name = str(loc[-1])
-        message = NOT_SIMULATED.get(name) or (
-            f"no command {name!r}; give exactly one of: {', '.join(ACTION_KINDS)}"
-        )
+        message = f"no command {loc[-1]!r}; give exactly one of: {', '.join(ACTION_KINDS)}"
     return f"{_path(loc)}: {message}"
 
 
@@ -159,7 +155,7 @@ def _check(scenario: Scenario) -> Iterator[str]:
         if action.on > scenario.until:
             yield f"{where}.on: {action.on} is after until ({scenario.until})"
         target = do.contract
-        if target not in known:
+        if target is not None and target not in known:
             field = "from" if kind == "new_term" else "contract"
             yield f"{where}.do.{kind}.{field}: {_unknown_contract(target, known)}"
         if do.schedule_change is not None:
@@ -169,7 +165,7 @@ def _check(scenario: Scenario) -> Iterator[str]:
             if do.schedule_change.price is not None:
                 price = do.schedule_change.price
                 yield from _amount(f"{where}.do.schedule_change.price", price, currency)
-            successor = lifecycle.successor_id(target)
+            successor = lifecycle.successor_id(do.schedule_change.contract)
             if successor in known and successor not in switched:
                 yield (
                     f"{where}.do.schedule_change: the switch would start contract {successor}, "
@@ -188,6 +184,11 @@ def _check(scenario: Scenario) -> Iterator[str]:
             known.add(term.id)
         if do.set_price is not None:
             yield from _amount(f"{where}.do.set_price.price", do.set_price.price, currency)
+        if do.plan_price is not None:
+            change = do.plan_price
+            if change.plan not in plans:
+                yield f"{where}.do.plan_price.plan: {_unknown_plan(change.plan, plans)}"
+            yield from _amount(f"{where}.do.plan_price.price", change.price, currency)
         if do.switch is not None:
             switch = do.switch
             if switch.to not in plans:
@@ -196,7 +197,7 @@ def _check(scenario: Scenario) -> Iterator[str]:
                 yield from _amount(f"{where}.do.switch.price", switch.price, currency)
             if switch.id is not None and switch.id in known:
                 yield f"{where}.do.switch.id: contract {switch.id} already exists"
-            known.add(switch.id or lifecycle.successor_id(target))
+            known.add(switch.id or lifecycle.successor_id(switch.contract))
     if scenario.until < scenario.earliest():
         yield f"until: {scenario.until} is before the scenario's first date ({scenario.earliest()})"
 

@@ -1,11 +1,21 @@
 """What the simulation reports: the output models of SPEC §6 (`SimulationResult` and the rows
-it lists) and the commands as sent, for the timeline.
+it lists) and the commands as sent, for the timeline; `read_result` reads them from the billing
+database after the run, its dates shifted back.
 """
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from billing.money import minor_units
+from store import repository
+from store.db import Database
+from termshift.services.served_days import check_database
+from termshift.simulator.scenario import Scenario
+from termshift.simulator.shift import shift_date, shift_text
 
 
 class _Out(BaseModel):
@@ -110,3 +120,112 @@ class SimulationResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def read_result(
+    database: Database,
+    scenario: Scenario,
+    *,
+    customer_ids: Mapping[str, str],
+    rejections: Sequence[RejectionOut],
+    commands: Sequence[SentCommand],
+    years: int,
+) -> SimulationResult:
+    """What the run of `scenario`, shifted forward by `years`, left in the billing database, with
+    the rejections and the commands it kept; `customer_ids` are the customers' ids by name."""
+    currency = scenario.currency
+    decimals = minor_units(currency)
+
+    def money(amount: Decimal) -> str:
+        return f"{amount:.{decimals}f}"
+
+    def back(day: dt.date) -> dt.date:
+        return shift_date(day, -years)
+
+    names = {customer_id: name for name, customer_id in customer_ids.items()}
+    # R20 over everything the run wrote (termshift.services.served_days); a correct run has none.
+    violations = [
+        ViolationOut(
+            kind=violation.kind.value,
+            contract=violation.contract_id,
+            customer=names[violation.customer_id],
+            start=None if violation.start is None else back(violation.start),
+            end=None if violation.end is None else back(violation.end),
+            days=violation.days,
+            amount=money(violation.amount),
+            detail=shift_text(violation.detail, -years),
+        )
+        for violation in check_database(database)
+    ]
+    with database.session() as session:
+        issued = repository.list_invoices(session)
+        contracts = [record.contract for record in repository.list_contracts(session)]
+        held = {
+            customer_id: repository.held_by_customer(session, customer_id) for customer_id in names
+        }
+        stored_events = repository.list_events(session)
+    events = sorted(
+        (
+            EventOut(
+                contract=event.contract_id,
+                sequence=event.sequence,
+                type=event.type.value,
+                date=back(event.business_date),
+            )
+            for event in stored_events
+        ),
+        key=lambda event: (event.date, event.contract, event.sequence),
+    )
+    invoices = [
+        InvoiceOut(
+            contract=invoice.contract_id,
+            date=back(invoice.issue_date),
+            lines=[
+                InvoiceLineOut(
+                    kind=line.kind.value,
+                    period_start=back(line.period_start),
+                    period_end=back(line.period_end),
+                    amount=money(line.amount),
+                )
+                for line in invoice.lines
+            ],
+            total=money(invoice.total),
+        )
+        for invoice in issued
+    ]
+    invoices.sort(key=lambda invoice: (invoice.date, invoice.contract))
+    shown = [
+        ContractOut(
+            id=contract.id,
+            plan=contract.plan.code,
+            price=money(contract.price),
+            status=contract.status.value,
+            start=back(contract.start),
+            end=None if contract.end is None else back(contract.end),
+            replaces=contract.replaces,
+            commitment_end=None
+            if contract.commitment_end is None
+            else back(contract.commitment_end),
+        )
+        for contract in contracts
+    ]
+    shown.sort(key=lambda contract: (contract.start, contract.id))
+    deposits = sorted(
+        (
+            DepositOut(customer=names[customer_id], held=money(amount))
+            for customer_id, amount in held.items()
+        ),
+        key=lambda deposit: deposit.customer,
+    )
+    return SimulationResult(
+        invoices=invoices,
+        contracts=shown,
+        deposits=deposits,
+        rejections=list(rejections),
+        events=events,
+        violations=violations,
+        commands=list(commands),
+        currency=currency,
+        until=scenario.until,
+        shift_years=years,
+    )

@@ -13,8 +13,8 @@ import re
 import shutil
 import sys
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -42,9 +42,11 @@ from billing.contract import (
     Plan,
     new_contract,
 )
-from billing.money import minor_units, parse_amount
+from billing.decisions import RejectionCode
+from billing.money import format_money, parse_amount
 from store import repository
 from store.db import Database
+from store.repository import bulk as bulk_store
 from termshift.services import catalog
 from termshift.services.contracts import (
     CommandRefused,
@@ -53,18 +55,12 @@ from termshift.services.contracts import (
     new_term_after_end,
 )
 from termshift.services.refusals import record_refusal
-from termshift.services.served_days import check_database
 from termshift.simulator.commands import new_term_message, rule_refusal, workflow_message
 from termshift.simulator.report import (
-    ContractOut,
-    DepositOut,
-    EventOut,
-    InvoiceLineOut,
-    InvoiceOut,
     RejectionOut,
     SentCommand,
     SimulationResult,
-    ViolationOut,
+    read_result,
 )
 from termshift.simulator.scenario import ActionSpec, ContractSpec, Scenario
 from termshift.simulator.shift import choose_shift, shift_date, shift_text
@@ -84,6 +80,10 @@ ENDING_GRACE = dt.timedelta(milliseconds=50)
 """How far past a next term's end a skip stops (see `_release_leaked_locks`)."""
 SLEEP_TIMEOUT = dt.timedelta(minutes=2)
 """Wall-clock time a single skip may take before the run is given up."""
+EVERY_REFUSAL: frozenset[str] = frozenset()
+"""No rejection code exempt: every refusal is one."""
+UNAFFECTED = frozenset({RejectionCode.UNAFFECTED.value})
+"""A plan's new price does not concern the contract (R18): skipped, not a rejection."""
 
 Progress = Callable[[dt.date], None]
 """Called with the simulated date (as in the scenario) as the run moves through time."""
@@ -197,7 +197,14 @@ class _Simulation:
                 await self._skip_to(self.scenario.until)
                 await self._sleep(SETTLE)
                 await self._release_leaked_locks()
-        return self._report()
+        return read_result(
+            self.database,
+            self.scenario,
+            customer_ids=self.customer_ids,
+            rejections=self.rejections,
+            commands=self.commands,
+            years=self.years,
+        )
 
     # -- reference data and contracts
 
@@ -382,27 +389,17 @@ class _Simulation:
 
     async def _send(self, index: int, action: ActionSpec) -> None:
         do = action.do
-        kind, contract_id = do.kind, do.contract
         reason = do.reason if do.reason is not None else f"scenario actions[{index}]"
         requested = Command(actor=ACTOR, reason=reason)
-        handle = self.client.get_workflow_handle(workflow_id(contract_id))
-        with self.database.session() as session:
-            since = repository.last_position(session)
+        if do.plan_price is not None:
+            await self._send_plan_price(action, requested)
+            return
+        contract_id = do.contract
+        assert contract_id is not None
         try:
-            # Each update is named as the scenario's command (see workflows/contract.py).
-            result = await handle.execute_update(
-                kind, workflow_message(do, requested, self.years), result_type=CommandResult
+            outcome = await self._update(
+                contract_id, do.kind, workflow_message(do, requested, self.years)
             )
-        except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            if isinstance(cause, ApplicationError) and cause.non_retryable:
-                # Refused by the update's validator: recorded as the CLI does (SPEC §7).
-                now = await self.env.get_current_time()
-                record_refusal(
-                    self.database, contract_id, kind, requested, message, since=since, now=now
-                )
-            self._reject(action, message)
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
@@ -410,7 +407,7 @@ class _Simulation:
                 self._reject(action, self._not_running(action, requested))
                 return
             try:  # R13: the next term of a contract that has ended
-                result = await new_term_after_end(
+                outcome = await new_term_after_end(
                     self.client,
                     self.database,
                     contract_id,
@@ -421,30 +418,143 @@ class _Simulation:
             except CommandRefused as refusal:
                 self._reject(action, str(refusal))
                 return
-            self._accepted(action, result)
+        if isinstance(outcome, _Refusal):
+            self._reject(action, outcome.message)
         else:
-            self._accepted(action, result)
+            self._accepted(action, outcome)
 
-    def _accepted(self, action: ActionSpec, result: CommandResult) -> None:
+    async def _update(
+        self,
+        contract_id: str,
+        kind: str,
+        message: Command,
+        *,
+        not_refusals: frozenset[str] = EVERY_REFUSAL,
+    ) -> "CommandResult | _Refusal":
+        """Send a command to the contract's workflow as the update named `kind` (each is named as
+        the scenario's command, see workflows/contract.py): its result, or its refusal.
+
+        A refusal by the update's validator is recorded as the CLI does (SPEC §7), unless its
+        code is one of `not_refusals`. Raises `RPCError` (`NOT_FOUND`: the workflow has ended).
+        """
+        handle = self.client.get_workflow_handle(workflow_id(contract_id))
+        with self.database.session() as session:
+            since = repository.last_position(session)
+        try:
+            result: CommandResult = await handle.execute_update(
+                kind, message, result_type=CommandResult
+            )
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if not isinstance(cause, ApplicationError):
+                return _Refusal(code=None, message=str(cause))
+            if cause.non_retryable and cause.type not in not_refusals:
+                # Refused by the update's validator: recorded as the CLI does (SPEC §7).
+                now = await self.env.get_current_time()
+                record_refusal(
+                    self.database, contract_id, kind, message, cause.message, since=since, now=now
+                )
+            return _Refusal(code=cause.type, message=cause.message)
+        return result
+
+    async def _send_plan_price(self, action: ActionSpec, requested: Command) -> None:
+        """R18 `plan_price`, as `plans set-price` does it: the plan's new price in the catalog,
+        which contracts created from now on get, then the command to each of the plan's running
+        contracts and those changing to it (its bulk job). One the command does not concern
+        (`unaffected`: a custom price, that price already, a change away before it applies) is
+        skipped, not refused; a contract not created yet gets nothing.
+        """
+        change = action.do.plan_price
+        assert change is not None
+        today, since = self.forward(action.on), self.forward(change.from_)
+        currency = self.scenario.currency
+        price = parse_amount(change.price, currency)
+        plan = f"plan {change.plan}"
+        if since < today:  # refused before anything changes, as `plans set-price` refuses it
+            self._reject(
+                action,
+                f"Cannot set {plan}'s price to {format_money(price, currency)} from {since}: "
+                f"that date is past (today is {today}). Choose {today} or later; nothing changed.",
+                contract=plan,
+            )
+            return
+        before = self._plan(change.plan).price
+        catalog.set_plan_price(self.database, change.plan, price, requested, job_id=None)
+        with self.database.session() as session:  # the job's selection (`plans set-price`)
+            running = bulk_store.live_contract_ids(
+                session, plan_code=change.plan, changing_to_plan=True
+            )
+        first = len(self.commands)
+        message = workflow_message(action.do, requested, self.years)
+        sent: list[str] = []
+        unaffected: list[str] = []
+        for contract_id in running:
+            try:
+                outcome = await self._update(
+                    contract_id, "plan_price", message, not_refusals=UNAFFECTED
+                )
+            except RPCError as error:
+                if error.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                continue  # its workflow has ended: not running
+            sent.append(contract_id)
+            if isinstance(outcome, CommandResult):
+                self._accepted(action, outcome, contract=contract_id)
+            elif outcome.code in UNAFFECTED:
+                unaffected.append(contract_id)
+            else:
+                self._reject(action, outcome.message, contract=contract_id)
+        summary = (
+            f"Plan {change.plan}'s price set from {format_money(before, currency)} to "
+            f"{format_money(price, currency)}: contracts created from now on get it."
+        )
+        if not sent:
+            summary += " No running contract is on it or changing to it."
+        else:
+            summary += (
+                f" Sent to its running contracts and those changing to it ({', '.join(sent)}), "
+                + (
+                    "which keep their price (grandfathered)"
+                    if change.grandfather
+                    else f"to apply from their first invoice date on or after {since}"
+                )
+            )
+            summary += f"; {', '.join(unaffected)} unaffected." if unaffected else "."
+        self.commands.insert(
+            first,
+            SentCommand(
+                on=action.on,
+                action=action.do.kind,
+                contract=plan,
+                accepted=True,
+                message=self.text(summary),
+            ),
+        )
+
+    def _accepted(
+        self, action: ActionSpec, result: CommandResult, *, contract: str | None = None
+    ) -> None:
+        """An accepted command, on `contract` (default: the action's)."""
         self.commands.append(
             SentCommand(
                 on=action.on,
                 action=action.do.kind,
-                contract=action.do.contract,
+                contract=_target(action, contract),
                 accepted=True,
                 message=self.text(result.effect),
                 warnings=tuple(self.text(warning) for warning in result.warnings),
             )
         )
 
-    def _reject(self, action: ActionSpec, message: str) -> None:
+    def _reject(self, action: ActionSpec, message: str, *, contract: str | None = None) -> None:
+        """A refused command, on `contract` (default: the action's): a rejection."""
         do = action.do
         self.rejections.append(RejectionOut(on=action.on, action=do.kind, error=self.text(message)))
         self.commands.append(
             SentCommand(
                 on=action.on,
                 action=do.kind,
-                contract=do.contract,
+                contract=_target(action, contract),
                 accepted=False,
                 message=self.text(message),
             )
@@ -452,7 +562,7 @@ class _Simulation:
 
     def _not_running(self, action: ActionSpec, requested: Command) -> str:
         """Why a contract's workflow takes no command: it never existed, or its life is over."""
-        contract_id = action.do.contract
+        contract_id = _target(action, None)
         with self.database.session() as session:
             try:
                 contract = repository.get_contract(session, contract_id).contract
@@ -469,101 +579,17 @@ class _Simulation:
             "takes no more commands."
         )
 
-    # -- the report
 
-    def _report(self) -> SimulationResult:
-        currency = self.scenario.currency
-        decimals = minor_units(currency)
+class _Refusal(NamedTuple):
+    """A command the contract's workflow refused: the rule's code (None when not the rule's)
+    and message."""
 
-        def money(amount: Decimal) -> str:
-            return f"{amount:.{decimals}f}"
+    code: str | None
+    message: str
 
-        names = {customer_id: name for name, customer_id in self.customer_ids.items()}
-        # R20 over everything the run wrote (termshift.services.served_days); a correct run has
-        # none.
-        violations = [
-            ViolationOut(
-                kind=violation.kind.value,
-                contract=violation.contract_id,
-                customer=names[violation.customer_id],
-                start=None if violation.start is None else self.back(violation.start),
-                end=None if violation.end is None else self.back(violation.end),
-                days=violation.days,
-                amount=money(violation.amount),
-                detail=self.text(violation.detail),
-            )
-            for violation in check_database(self.database)
-        ]
-        with self.database.session() as session:
-            issued = repository.list_invoices(session)
-            contracts = [record.contract for record in repository.list_contracts(session)]
-            held = {
-                customer_id: repository.held_by_customer(session, customer_id)
-                for customer_id in names
-            }
-            stored_events = repository.list_events(session)
-        events = sorted(
-            (
-                EventOut(
-                    contract=event.contract_id,
-                    sequence=event.sequence,
-                    type=event.type.value,
-                    date=self.back(event.business_date),
-                )
-                for event in stored_events
-            ),
-            key=lambda event: (event.date, event.contract, event.sequence),
-        )
-        invoices = [
-            InvoiceOut(
-                contract=invoice.contract_id,
-                date=self.back(invoice.issue_date),
-                lines=[
-                    InvoiceLineOut(
-                        kind=line.kind.value,
-                        period_start=self.back(line.period_start),
-                        period_end=self.back(line.period_end),
-                        amount=money(line.amount),
-                    )
-                    for line in invoice.lines
-                ],
-                total=money(invoice.total),
-            )
-            for invoice in issued
-        ]
-        invoices.sort(key=lambda invoice: (invoice.date, invoice.contract))
-        shown = [
-            ContractOut(
-                id=contract.id,
-                plan=contract.plan.code,
-                price=money(contract.price),
-                status=contract.status.value,
-                start=self.back(contract.start),
-                end=None if contract.end is None else self.back(contract.end),
-                replaces=contract.replaces,
-                commitment_end=None
-                if contract.commitment_end is None
-                else self.back(contract.commitment_end),
-            )
-            for contract in contracts
-        ]
-        shown.sort(key=lambda contract: (contract.start, contract.id))
-        deposits = sorted(
-            (
-                DepositOut(customer=names[customer_id], held=money(amount))
-                for customer_id, amount in held.items()
-            ),
-            key=lambda deposit: deposit.customer,
-        )
-        return SimulationResult(
-            invoices=invoices,
-            contracts=shown,
-            deposits=deposits,
-            rejections=self.rejections,
-            events=events,
-            violations=violations,
-            commands=self.commands,
-            currency=currency,
-            until=self.scenario.until,
-            shift_years=self.years,
-        )
+
+def _target(action: ActionSpec, contract: str | None) -> str:
+    """`contract`, or else the contract the action names."""
+    target = contract if contract is not None else action.do.contract
+    assert target is not None, f"{action.do.kind} names no contract"
+    return target

@@ -121,6 +121,18 @@ class SetPriceSpec(_CommandSpec):
     """The price applies from the first invoice date on or after this (default: the next)."""
 
 
+class PlanPriceSpec(_CommandSpec):
+    """R18 `plan_price`: the plan's new price. Contracts created from then on get it; each of the
+    plan's running contracts is sent it (with `grandfather`, they keep their price)."""
+
+    plan: str
+    price: Decimal
+    from_: dt.date = Field(alias="from")
+    """Running contracts are invoiced at it from their first invoice date on or after this."""
+    grandfather: bool = False
+    """Running contracts keep their price (it becomes their custom price)."""
+
+
 class NewTermSpec(_CommandSpec):
     from_: str = Field(alias="from")
     id: Identifier
@@ -157,6 +169,7 @@ ActionKind = Literal[
     "freeze",
     "unfreeze",
     "set_price",
+    "plan_price",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "schedule_change",
@@ -169,14 +182,8 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "freeze",
     "unfreeze",
     "set_price",
+    "plan_price",
 )
-NOT_SIMULATED = {
-    "plan_price": (
-        "a plan's price change is not simulated; give each contract its new price with "
-        "set_price {contract, price, from} instead"
-    ),
-}
-"""Commands of SPEC §6 that the simulator refuses, and what to write instead."""
 
 
 class DoSpec(_Spec):
@@ -192,6 +199,7 @@ class DoSpec(_Spec):
     freeze: FreezeSpec | None = None
     unfreeze: ContractOnlySpec | None = None
     set_price: SetPriceSpec | None = None
+    plan_price: PlanPriceSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "DoSpec":
@@ -205,9 +213,12 @@ class DoSpec(_Spec):
         return next(kind for kind in ACTION_KINDS if getattr(self, kind) is not None)
 
     @property
-    def contract(self) -> str:
-        """The contract the command is sent to (`from` for a new term)."""
+    def contract(self) -> str | None:
+        """The contract the command is sent to (`from` for a new term); None for `plan_price`,
+        which is sent to each of the plan's running contracts."""
         spec = getattr(self, self.kind)
+        if isinstance(spec, PlanPriceSpec):
+            return None
         return spec.from_ if isinstance(spec, NewTermSpec) else str(spec.contract)
 
     @property

@@ -2,7 +2,7 @@
 
 The operator's part of the documents — README's "Quick start" (its `scripts/up`) and "Using it",
 then docs/OPERATING.md, docs/MESSAGES.md, the key of docs/SECURITY.md, docs/EVENTS.md and
-docs/WEBHOOKS.md (its receiver on port 8900) — is run
+docs/WEBHOOKS.md (its receiver on port 8900) and docs/BULK.md — is run
 exactly as printed: each ```bash block in one `bash -e`, with the virtual environment on PATH (as
 "Using it" asks) and `TEMPORAL_ADDRESS` pointing at the stack this test started with `scripts/up`
 on free ports and a fresh data directory. The CSV example is checked by `contracts import
@@ -41,6 +41,7 @@ RUN: tuple[Unit, ...] = (
     ("docs/SECURITY.md", "Payload encryption"),
     ("docs/EVENTS.md", None),
     ("docs/WEBHOOKS.md", None),
+    ("docs/BULK.md", None),
 )
 """Whose blocks an operator runs against the embedded stack, in this order."""
 
@@ -69,6 +70,8 @@ EXPECTED_RUN = (
     "temporal workflow query --workflow-id contract-c2",
     "python starter.py events list --contract c1",
     "python starter.py events tail --after 0",
+    "python starter.py bulk run --do set-price",
+    "python starter.py plans set-price hot-desk",
 )
 """Commands of the walk-through that stay run wherever their block is moved."""
 

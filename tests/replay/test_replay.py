@@ -62,3 +62,10 @@ def test_contract_terms_are_in_the_recorded_histories() -> None:
     termination, a change with a price and an end of term: what contracts with terms look like."""
     names = {path.stem for path in HISTORIES}
     assert {"terms", "early-termination", "priced-change", "end-of-term"} <= names
+
+
+def test_a_plan_price_and_a_bulk_jobs_command_are_in_the_recorded_histories() -> None:
+    """A plan's new price taken from a bulk job, the same job's command again as a signal
+    (refused: taken), and a grandfathered one (tests/histories/bulk/ holds the job's own)."""
+    names = {path.stem for path in HISTORIES}
+    assert {"plan-price", "grandfathered"} <= names

@@ -40,6 +40,7 @@ def test_every_seed_flow_and_term_rule_has_an_example() -> None:
         "renewal-end",  # R16
         "freeze",  # R17
         "set-price",  # R18
+        "plan-price",  # R18
         "change-with-price",  # R19
     }
 

@@ -205,10 +205,48 @@ until: 2027-06-01
         (
             (
                 "freeze: {contract: c1, cycles: 1}",
-                "plan_price: {plan: desk, price: 650.00, from: 2027-05-01}",
+                "plan_price: {plan: desk, price: 650.00, from: 2027-05-01, grandfather: true}",
             ),
-            "actions[0].do.plan_price: a plan's price change is not simulated; give each "
-            "contract its new price with set_price",
+            None,  # R18: a plan's new price, sent to the plan's running contracts
+        ),
+        (
+            (
+                "freeze: {contract: c1, cycles: 1}",
+                "plan_price: {plan: dsk, price: 650.00, from: 2027-05-01}",
+            ),
+            "actions[0].do.plan_price.plan: no plan 'dsk' in the scenario (its plans: desk)",
+        ),
+        (
+            (
+                "freeze: {contract: c1, cycles: 1}",
+                "plan_price: {plan: desk, price: 650.001, from: 2027-05-01}",
+            ),
+            "actions[0].do.plan_price.price: The amount 650.001 has more",
+        ),
+        (
+            ("freeze: {contract: c1, cycles: 1}", "plan_price: {plan: desk, price: 650.00}"),
+            "actions[0].do.plan_price.from: Field required",
+        ),
+        (
+            (
+                "freeze: {contract: c1, cycles: 1}",
+                "plan_price: {plan: desk, price: 650.00, from: 2027-05-32}",
+            ),
+            "actions[0].do.plan_price.from: ",
+        ),
+        (
+            (
+                "freeze: {contract: c1, cycles: 1}",
+                "plan_price: {plan: desk, price: 650.00, from: 2027-05-01, grandfather: maybe}",
+            ),
+            "actions[0].do.plan_price.grandfather: Input should be a valid boolean",
+        ),
+        (
+            (
+                "freeze: {contract: c1, cycles: 1}",
+                "plan_price: {plan: desk, contract: c1, price: 650.00, from: 2027-05-01}",
+            ),
+            "actions[0].do.plan_price.contract: Extra inputs",
         ),
         (
             ("freeze: {contract: c1, cycles: 1}", "pause: {contract: c1}"),
@@ -259,19 +297,172 @@ def test_the_timeline_shows_the_commitment_end_and_the_early_termination() -> No
     assert "Terms overridden: minimum term to 2028-01-01" in text
 
 
-def test_a_scenario_with_plan_price_is_refused_with_exit_code_2(tmp_path: Path) -> None:
-    scenario = tmp_path / "plan-price.yaml"
-    scenario.write_text(
-        VALID.replace(
-            "freeze: {contract: c1, cycles: 1}",
-            "plan_price: {plan: desk, price: 650.00, from: 2027-05-01}",
-        )
+def test_the_timeline_shows_a_plans_new_price_and_what_each_contract_took() -> None:
+    run = starter(str(ROOT / "examples" / "plan-price.yaml"))
+
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())
+    assert (
+        "plan_price on plan desk: Plan desk's price set from 500.00 EUR to 550.00 EUR: contracts "
+        "created from now on get it. Sent to its running contracts and those changing to it (a1, "
+        "b1, c1), to apply from "
+        "their first invoice date on or after 2027-03-10; c1 unaffected."
+    ) in text
+    assert "plan_price on e1: Contract e1 keeps its price of 900.00 EUR, now a custom price" in (
+        text
+    )
+    assert "contract f1-t2 on office at 950.00 EUR, replacing f1" in text
+
+
+# --- a plan's new price (R18 `plan_price`) --------------------------------------------------------
+
+PLAN_PRICE = """
+currency: EUR
+timezone: Europe/Berlin
+plans:
+  - {code: desk, price: 300.00}
+  - {code: suite, price: 1000.00}
+  - {code: flex, price: 100.00}
+contracts:
+  - {id: d1, customer: Ada, plan: desk, start: 2027-01-01}
+  - {id: d2, customer: Bob, plan: desk, start: 2027-01-01, price: 280.00}
+  - {id: d3, customer: Cy, plan: desk, start: 2027-01-01}
+  - {id: d5, customer: Dee, plan: desk, start: 2027-05-01}
+  - {id: d6, customer: Eve, plan: desk, start: 2027-01-01}
+  - {id: s1, customer: Fay, plan: suite, start: 2027-01-01}
+  - {id: f1, customer: Gus, plan: flex, start: 2027-01-01}
+  - {id: g1, customer: Hal, plan: flex, start: 2027-01-01}
+  - {id: h1, customer: Ivy, plan: flex, start: 2027-01-01}
+actions:
+  - {on: 2027-01-10, do: {cancel: {contract: d6, date: 2027-02-01}}}
+  - {on: 2027-02-05, do: {cancel: {contract: d3, date: 2027-04-01}}}
+  - {on: 2027-02-05, do: {cancel: {contract: g1, date: 2027-04-01}}}
+  - {on: 2027-02-10, do: {schedule_change: {contract: h1, next_plan: suite}}}
+  - {on: 2027-02-20, do: {plan_price: {plan: desk, price: 330.00, from: 2027-03-15}}}
+  - {on: 2027-02-20, do: {plan_price: {plan: suite, price: 1100.00, from: 2027-03-01,
+                                       grandfather: true}}}
+  - {on: 2027-02-25, do: {plan_price: {plan: desk, price: 400.00, from: 2027-02-01}}}
+  - {on: 2027-03-01, do: {new_term: {from: d3, id: d4, plan: desk, start: 2027-04-01}}}
+  - {on: 2027-03-01, do: {new_term: {from: g1, id: g2, plan: desk, start: 2027-04-01}}}
+  - {on: 2027-03-05, do: {schedule_change: {contract: f1, next_plan: suite}}}
+until: 2027-05-01
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def repriced() -> SimulationResult:
+    """The plan_price scenario's run, once for the tests that read its report."""
+    return await simulate(parse_scenario(PLAN_PRICE))
+
+
+def invoiced(result: SimulationResult, *contracts: str) -> list[tuple[str, str, str]]:
+    return [
+        (invoice.contract, invoice.date.isoformat(), invoice.total)
+        for invoice in result.invoices
+        if invoice.contract in contracts
+    ]
+
+
+def test_a_plans_new_price_applies_from_the_first_invoice_date_on_or_after_from(
+    repriced: SimulationResult,
+) -> None:
+    # By hand (R18): desk's 330.00 from 2027-03-15; d1 is invoiced on the 1st, so 03-01 is still
+    # 300.00 and 04-01, the first invoice date on or after 03-15, is 330.00 — nothing prorated.
+    # d5, created with the scenario (not started yet), takes it on its first invoice, 05-01.
+    assert invoiced(repriced, "d1", "d5") == [
+        ("d1", "2027-01-01", "300.00"),
+        ("d1", "2027-02-01", "300.00"),
+        ("d1", "2027-03-01", "300.00"),
+        ("d1", "2027-04-01", "330.00"),
+        ("d1", "2027-05-01", "330.00"),
+        ("d5", "2027-05-01", "330.00"),
+    ]
+    prices = {contract.id: contract.price for contract in repriced.contracts}
+    assert prices["d1"] == prices["d5"] == "330.00"  # the plan's price: not a custom one
+    assert repriced.violations == []
+
+
+def test_a_custom_price_is_unaffected_and_no_rejection(repriced: SimulationResult) -> None:
+    assert invoiced(repriced, "d2") == [
+        ("d2", f"2027-0{month}-01", "280.00") for month in range(1, 6)
+    ]
+    assert not any("d2" in rejection.error for rejection in repriced.rejections)
+    assert not any(
+        event.contract == "d2" and event.type == "command.refused" for event in repriced.events
     )
 
-    run = starter(str(scenario), "--json")
 
-    assert run.returncode == 2
-    assert run.stdout == ""
-    assert "actions[0].do.plan_price: a plan's price change is not simulated" in " ".join(
-        run.stderr.split()
-    )
+def test_a_contract_leaving_the_plan_first_is_skipped_and_a_past_date_is_refused(
+    repriced: SimulationResult,
+) -> None:
+    # d3 ends on 04-01 (its manual cancellation), the invoice date the new price would start on:
+    # it never pays it, so it is skipped, not refused. d6 had ended, so nothing was sent to it.
+    # A date already past is refused before anything changes (as `plans set-price` does).
+    assert [(r.on.isoformat(), r.action) for r in repriced.rejections] == [
+        ("2027-02-25", "plan_price"),
+    ]
+    [past] = (rejection.error for rejection in repriced.rejections)
+    assert past.startswith("Cannot set plan desk's price to 400.00 EUR from 2027-02-01: that date")
+    assert invoiced(repriced, "d3", "d6") == [
+        ("d3", "2027-01-01", "300.00"),
+        ("d6", "2027-01-01", "300.00"),
+        ("d3", "2027-02-01", "300.00"),
+        ("d3", "2027-03-01", "300.00"),
+    ]
+    [price_scheduled] = [
+        (event.contract, event.date.isoformat())
+        for event in repriced.events
+        if event.type == "contract.price_scheduled" and event.contract == "d1"
+    ]
+    assert price_scheduled == ("d1", "2027-02-20")
+
+
+def test_a_contract_created_after_the_new_price_gets_it(repriced: SimulationResult) -> None:
+    # g2, the new term on desk that g1 (on flex) lines up on 03-01, takes desk's price then:
+    # 330.00 (the refused 400.00 changed nothing); f1-t2, the automated switch to suite scheduled
+    # on 03-05 and made on 04-01, takes suite's: 1,100.00.
+    assert invoiced(repriced, "g2", "f1-t2") == [
+        ("f1-t2", "2027-04-01", "1100.00"),
+        ("g2", "2027-04-01", "330.00"),
+        ("f1-t2", "2027-05-01", "1100.00"),
+        ("g2", "2027-05-01", "330.00"),
+    ]
+
+
+def test_a_new_term_on_the_same_plan_created_after_the_new_price_gets_it(
+    repriced: SimulationResult,
+) -> None:
+    # d4, d3's new term on desk made on 03-01, after desk's price became 330.00 (R18).
+    assert invoiced(repriced, "d4") == [
+        ("d4", "2027-04-01", "330.00"),
+        ("d4", "2027-05-01", "330.00"),
+    ]
+
+
+def test_a_switch_scheduled_before_the_new_price_and_made_after_it_gets_it(
+    repriced: SimulationResult,
+) -> None:
+    # h1's switch to suite was scheduled on 02-10, before suite's new price (02-20); it happens
+    # on 03-01, so its new contract is created after the change (R18).
+    assert invoiced(repriced, "h1-t2") == [
+        ("h1-t2", "2027-03-01", "1100.00"),
+        ("h1-t2", "2027-04-01", "1100.00"),
+        ("h1-t2", "2027-05-01", "1100.00"),
+    ]
+
+
+def test_grandfathered_contracts_keep_their_price(repriced: SimulationResult) -> None:
+    # s1 keeps 1,000.00 after suite's price becomes 1,100.00 (it is now its custom price).
+    assert invoiced(repriced, "s1") == [
+        ("s1", f"2027-0{month}-01", "1000.00") for month in range(1, 6)
+    ]
+    [s1] = [contract for contract in repriced.contracts if contract.id == "s1"]
+    assert s1.price == "1000.00"
+    [grandfathered] = [c for c in repriced.commands if c.contract == "s1"]
+    assert grandfathered.accepted
+    assert "keeps its price of 1,000.00 EUR, now a custom price" in grandfathered.message
+    [suite] = [c for c in repriced.commands if c.contract == "plan suite"]
+    assert (
+        "Sent to its running contracts and those changing to it (s1, h1), which keep their price "
+        "(grandfathered)."
+    ) in (suite.message)

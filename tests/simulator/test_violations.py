@@ -17,7 +17,7 @@ from store.db import Database
 from store.models import InvoiceLineRow
 from termshift.cli.app import app
 from termshift.services import served_days
-from termshift.simulator import parse_scenario, runner, simulate
+from termshift.simulator import parse_scenario, report, simulate
 
 # In the past on purpose: the check sees shifted dates, the report must not.
 SCENARIO = """
@@ -46,7 +46,7 @@ def _without_the_last_plan_line(database: Database) -> list[Violation]:
 
 @pytest.fixture
 def lost_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "check_database", _without_the_last_plan_line)
+    monkeypatch.setattr(report, "check_database", _without_the_last_plan_line)
 
 
 @pytest.mark.usefixtures("lost_line")

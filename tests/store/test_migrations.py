@@ -24,7 +24,7 @@ from store.records import DepositKind, DepositMovement, IssuedInvoice
 from tests.store.conftest import ACME, GENEVA, HOT_DESK, contract
 
 STORE = Path(__file__).resolve().parents[2] / "store"
-HEAD = "0005"
+HEAD = "0006"
 
 
 def test_migrations_match_the_models(database: Database) -> None:

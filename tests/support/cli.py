@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from store.db import Database
 from termshift.cli.app import app
+from termshift.settings import Settings
+from termshift.worker import build_bulk_worker
 from tests.support.temporal import new_task_queue, running_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,10 +82,17 @@ async def cli_on(
         "TEMPORAL_NAMESPACE": "default",
         "TERMSHIFT_DATABASE_URL": database_url,
         "TERMSHIFT_TASK_QUEUE": task_queue,
+        "TERMSHIFT_BULK_TASK_QUEUE": f"{task_queue}-bulk",
         "TERMSHIFT_DATA_DIR": str(tmp_path),
         "COLUMNS": "200",
     }
-    async with running_worker(dev_env.client, database, task_queue):
+    bulk_worker = build_bulk_worker(
+        dev_env.client,
+        database,
+        settings=Settings(bulk_task_queue=f"{task_queue}-bulk"),
+        strict_sandbox=True,
+    )
+    async with running_worker(dev_env.client, database, task_queue), bulk_worker:
         yield Cli(env)
     database.dispose()
 

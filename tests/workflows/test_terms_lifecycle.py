@@ -743,7 +743,7 @@ async def test_freeze_unfreeze_and_set_price_work_as_signals(
         assert view.refused[-1].message == (
             "Unknown command 'freeze_now'; the commands are schedule_change, "
             "cancel_at_next_invoice, clear_change, cancel, uncancel, new_term, switch, freeze, "
-            "unfreeze, set_price."
+            "unfreeze, set_price, plan_price."
         )
 
         await s.at(s.day(5, 2))
