@@ -1,8 +1,8 @@
 """What the benchmarks share: a dev server of their own, worker processes, the CPU and memory meter,
 progress display, results in JSON and Markdown, and a throwaway PostgreSQL billing database.
 
-`bench/month_end.py`, `bench/cycle_costs.py`, `bench/replay_cost.py` and `bench/day_cost.py` use
-it; it measures nothing by itself.
+`bench/month_end.py`, `bench/cycle_costs.py`, `bench/replay_cost.py`, `bench/day_cost.py` and
+`bench/bulk.py` use it; it measures nothing by itself.
 """
 
 from __future__ import annotations
@@ -74,10 +74,13 @@ def temporal_binary() -> str:
     return found
 
 
-async def start_server(tmp: Path, in_memory: bool) -> tuple[subprocess.Popen[bytes], str, Client]:
+async def start_server(
+    tmp: Path, in_memory: bool, dynamic_config: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Client]:
     """`temporal server start-dev` on free ports, namespace `default` with Termshift's search
     attributes registered, its SQLite file in `tmp` (WAL, `synchronous=normal`) unless
-    `in_memory`; returns once a client gets an answer."""
+    `in_memory`, and `dynamic_config` (`worker.batcherRPS` → `"500"`) set; returns once a client
+    gets an answer."""
     port, ui_port = free_port(), free_port()
     command = [
         temporal_binary(),
@@ -98,6 +101,8 @@ async def start_server(tmp: Path, in_memory: bool) -> tuple[subprocess.Popen[byt
     ]
     if not in_memory:
         command += ["--db-filename", str(tmp / "temporal.db"), *SERVER_SQLITE_PRAGMAS]
+    for key, value in (dynamic_config or {}).items():
+        command += ["--dynamic-config-value", f"{key}={value}"]
     log = (tmp / "temporal-server.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"

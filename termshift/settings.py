@@ -75,7 +75,7 @@ class Settings(BaseSettings):
 
     # Bulk jobs (SPEC §8): their workflows and pages run on their own task queue too.
     bulk_task_queue: str = "termshift-bulk"
-    bulk_concurrency: int = Field(default=32, ge=1, le=500)
+    bulk_concurrency: int = Field(default=64, ge=1, le=500)
     """Commands a bulk job has in flight at once (each contract's update is its own)."""
 
     def billing_database_url(self) -> str:
