@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from billing.contract import new_contract
+from billing.contract import Contract, Location, new_contract
 from store.models import AuditRow
 from store.repository import bulk as store
 from termshift.services.contracts import create_contract
@@ -31,6 +31,24 @@ STALL_AFTER = 10
 async def faults(tmp_path: Path, database_url: str) -> AsyncIterator[Rig]:
     async with rig(tmp_path, database_url) as the_rig:
         yield the_rig
+
+
+def members(r: Rig) -> tuple[Location, list[Contract]]:
+    """A location in a zone where it is about noon, and CONTRACTS contracts on its desk plan
+    that start next year (asleep on a timer: each takes `set_price`)."""
+    clock = noon_clock()
+    location = r.location(clock.timezone)
+    plan = r.plan(DESK, location)
+    return location, [
+        new_contract(
+            id=f"{location.id}-c{index:02d}",
+            customer_id=r.customer(location, index),
+            location=location,
+            plan=plan,
+            start=clock.in_next_year(3, 1),
+        )
+        for index in range(CONTRACTS)
+    ]
 
 
 def starter(r: Rig, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,19 +67,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_no_contract_takes_it_twic
     faults: Rig, tmp_path: Path
 ) -> None:
     r = faults
-    clock = noon_clock()
-    location = r.location(clock.timezone)
-    plan = r.plan(DESK, location)
-    contracts = [
-        new_contract(
-            id=f"{location.id}-c{index:02d}",
-            customer_id=r.customer(location, index),
-            location=location,
-            plan=plan,
-            start=clock.in_next_year(3, 1),
-        )
-        for index in range(CONTRACTS)
-    ]
+    location, contracts = members(r)
     env = {
         "TERMSHIFT_BULK_TASK_QUEUE": f"{r.queue}-bulk",
         "TERMSHIFT_BULK_CONCURRENCY": "1",  # one contract after the other: the kill lands mid-job
@@ -125,19 +131,7 @@ async def test_a_server_killed_mid_job_and_restarted_finishes_it(faults: Rig) ->
     started again on its file: the worker reconnects, the page is sent again to the contracts
     without an answer, and every contract takes the command once."""
     r = faults
-    clock = noon_clock()
-    location = r.location(clock.timezone)
-    plan = r.plan(DESK, location)
-    contracts = [
-        new_contract(
-            id=f"{location.id}-s{index:02d}",
-            customer_id=r.customer(location, index),
-            location=location,
-            plan=plan,
-            start=clock.in_next_year(3, 1),
-        )
-        for index in range(CONTRACTS)
-    ]
+    location, contracts = members(r)
     env = {"TERMSHIFT_BULK_TASK_QUEUE": f"{r.queue}-bulk", "TERMSHIFT_BULK_CONCURRENCY": "1"}
     r.start_worker(extra_env=env)
     await asyncio.gather(
