@@ -1,8 +1,9 @@
 """Bulk-job benchmark: one command over N contracts as a Termshift bulk job, against Temporal's own
 batch signal, on the same server in one run.
 
-    python bench/bulk.py [--contracts N] [--postgres] [--concurrency C] [--batcher-rps R]
-                         [--bulk-first] [--profile DIR] [--out DIR] [--keep] [--note TEXT]
+    python bench/bulk.py [--contracts N] [--postgres] [--concurrency C] [--page-size P]
+                         [--batcher-rps R] [--bulk-first] [--profile DIR] [--out DIR] [--keep]
+                         [--note TEXT]
 
 1. A Temporal dev server of its own (SQLite file in a temp dir, search attributes registered;
    `--batcher-rps R` sets its `worker.batcherRPS`, the server's default is 50) and `python
@@ -26,7 +27,8 @@ batch signal, on the same server in one run.
    rest of the machine; the worker's and the server's peak RSS (VmHWM, reset before the phase);
    the stored contracts' scheduled price afterwards; one contract's history events.
 
-Results: bench/results/<timestamp>-bulk-n<N>[-c<C>][-rps<R>][-bulk-first].json and .md.
+Results: bench/results/<timestamp>-bulk-n<N>[-c<C>][-p<P>][-rps<R>][-bulk-first][-postgres].json
+and .md.
 """
 
 from __future__ import annotations
@@ -441,8 +443,10 @@ async def bench(args: argparse.Namespace) -> int:
         history: dict[str, Any] = {"after onboarding": len(events)}
 
         async def added(what: str) -> None:
-            """The events the phase added to one contract's history."""
+            """The events the phase added to one contract's history, once every contract's last
+            workflow task is done (a signal's change is written before it)."""
             nonlocal events
+            await stack.cpu.settle(f"after the {what.removeprefix('after the ')}", timeout=180.0)
             now = await history_events(client, first)
             history[what] = len(now)
             history[f"events added by the {what.removeprefix('after the ')}"] = now[len(events) :]

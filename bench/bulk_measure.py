@@ -251,9 +251,10 @@ def answers(database: Database, job: str) -> Answers:
 
 
 def page_turns(database: Database, job: str, page_size: int) -> dict[str, Any]:
-    """The job's pages (`page_size` contracts each, in order) and the seconds between one page's
-    last answer and the next page's first: the workflow's activity round trip, when no contract
-    is in flight."""
+    """The job's pages (`page_size` contracts each, in order) and the seconds from one page's
+    last answer to the next page's first: the page's activity round trip through the job's
+    workflow, and the next page's first command, sent with `concurrency` others at once (so the
+    turn grows with the concurrency while the CPUs work through them: not idle time)."""
     with database.session() as session:
         rows = session.execute(
             select(BulkItemRow.position, BulkItemRow.answered_at)

@@ -40,7 +40,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("bulk.applied", "bulk job: applied (report)", ""),
     ("bulk.refused", "bulk job: refused (report)", ""),
     ("bulk.skipped", "bulk job: skipped (report)", ""),
-    ("bulk.page_turn_seconds_mean", "bulk job: between two pages, no command in flight", "s"),
+    ("bulk.page_turn_seconds_mean", "bulk job: one page's last answer to the next's first", "s"),
     ("bulk.cpu_seconds.cli", "bulk job: the command's own CPU (it follows the job)", "CPU s"),
     ("bulk.contracts_per_second", "**bulk job throughput** (until done)", "contracts/s"),
     ("bulk_vs_batch", "**bulk job / batch signal**", "× (target ≥ 1.0)"),

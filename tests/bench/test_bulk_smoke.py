@@ -122,7 +122,7 @@ def test_both_rates_and_their_ratio_are_in_the_table(sqlite_run: Run) -> None:
     assert positive(bulk)
     assert numbers["bulk_vs_batch"] == round(bulk / batch, 2)
     assert [label for label in ROWS if label not in rows] == []
-    single_page = {"bulk job: between two pages, no command in flight"}  # 20 contracts: 1 page
+    single_page = {"bulk job: one page's last answer to the next's first"}  # 20 contracts: 1 page
     assert {
         label: value for label, value in rows.items() if value == "n/a" and label not in single_page
     } == {}
