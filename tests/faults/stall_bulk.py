@@ -1,7 +1,9 @@
 """The real worker, except that its bulk pages hang right after the `TERMSHIFT_STALL_AFTER`th
 contract has taken the job's command — before its answer is written — and the worker writes
 `TERMSHIFT_STALL_MARKER`. The test then SIGKILLs it: the kill lands mid-job on any machine, with
-one contract that took the command and whose answer is lost.
+one contract that took the command and whose answer is lost. With `TERMSHIFT_SEND_DELAY` (seconds)
+the pages do not hang there but go on slowly, that long after each send: a job still under way
+whenever the test acts on the marker (it kills the server).
 
     TERMSHIFT_STALL_AFTER=10 TERMSHIFT_STALL_MARKER=/tmp/x python tests/faults/stall_bulk.py
 """
@@ -20,6 +22,7 @@ from termshift.services import bulk
 
 AFTER = int(os.environ["TERMSHIFT_STALL_AFTER"])
 MARKER = Path(os.environ["TERMSHIFT_STALL_MARKER"])
+DELAY = float(os.environ.get("TERMSHIFT_SEND_DELAY", "0"))
 _sent = itertools.count(1)
 _send = bulk.send_command
 
@@ -28,7 +31,10 @@ async def _send_then_stall(*args: Any, **kwargs: Any) -> Any:
     answer = await _send(*args, **kwargs)
     if next(_sent) >= AFTER:
         MARKER.write_text(str(AFTER))
-        await asyncio.Event().wait()  # until the SIGKILL
+        if DELAY:
+            await asyncio.sleep(DELAY)
+        else:
+            await asyncio.Event().wait()  # until the SIGKILL
     return answer
 
 

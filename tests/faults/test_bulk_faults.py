@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,14 +126,25 @@ async def test_a_worker_killed_mid_job_is_replaced_and_no_contract_takes_it_twic
         assert scheduled.price == Decimal("350.00"), contract.id
 
 
-async def test_a_server_killed_mid_job_and_restarted_finishes_it(faults: Rig) -> None:
+async def test_a_server_killed_mid_job_and_restarted_finishes_it(
+    faults: Rig, tmp_path: Path
+) -> None:
     """The Temporal server SIGKILLed while a page is sending (one contract after the other) and
     started again on its file: the worker reconnects, the page is sent again to the contracts
     without an answer, and every contract takes the command once."""
     r = faults
     location, contracts = members(r)
     env = {"TERMSHIFT_BULK_TASK_QUEUE": f"{r.queue}-bulk", "TERMSHIFT_BULK_CONCURRENCY": "1"}
-    r.start_worker(extra_env=env)
+    sending = tmp_path / "sending"
+    r.start_worker(  # half a second after each send from the third on: mid-job at the kill
+        "tests/faults/stall_bulk.py",
+        {
+            **env,
+            "TERMSHIFT_STALL_AFTER": "3",
+            "TERMSHIFT_STALL_MARKER": str(sending),
+            "TERMSHIFT_SEND_DELAY": "0.5",
+        },
+    )
     await asyncio.gather(
         *(create_contract(r.client, c, ADMIN, task_queue=r.queue, timeout=90) for c in contracts)
     )
@@ -144,14 +155,7 @@ async def test_a_server_killed_mid_job_and_restarted_finishes_it(faults: Rig) ->
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
 
-    def answered(at_least: int) -> Callable[[], bool]:
-        def check() -> bool:
-            with r.database.session() as session:
-                return store.counts(session, job).done >= at_least
-
-        return check
-
-    await eventually(answered(3), timeout=60, what="the job's first answers")
+    await eventually(sending.exists, timeout=60, what="the job's third contract")
     await r.kill_server()
     with r.database.session() as session:
         at_kill = store.counts(session, job)
